@@ -1,0 +1,1 @@
+"""Bundled real datasets (imported as ``graphkit.datasets``)."""
