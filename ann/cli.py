@@ -1,0 +1,321 @@
+"""The ``ann`` command: build, query, inspect and benchmark indexes.
+
+    ann build --data base.fvecs --kind flat -o base.ann
+    ann query base.ann --queries query.fvecs -k 10 -o result.ivecs
+    ann info base.ann
+    ann bench --dataset sift5k --kinds flat,faiss,hnswlib --plot curves.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any, Sequence
+
+import numpy as np
+
+from ann.base import known_kinds
+from ann.base import load as load_index
+from native.container import CorruptFileError, read_header
+from native.vecio import read_vectors, write_vectors
+
+PEERS = ("faiss", "hnswlib")
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm.auto import tqdm
+
+    # disable=None: shown on a terminal, silent in logs and pipes
+    return tqdm(total=total, desc=desc, unit="vec", unit_scale=True, disable=None if enabled else True,
+                file=sys.stderr)
+
+
+def _set_threads(n: int | None) -> int:
+    """Use n threads in Numba, BLAS and faiss (all cores when None). Returns n."""
+    import numba
+
+    n = int(n or numba.config.NUMBA_NUM_THREADS)
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(n)
+    except ImportError:
+        pass
+    return n
+
+
+def _read(path: str, key: str = "train") -> np.ndarray:
+    try:
+        return read_vectors(path, key=key)
+    except (OSError, ValueError, KeyError) as e:
+        raise SystemExit(f"ann: cannot read {path!r}: {e}") from None
+
+
+# --------------------------------------------------------------------------- build
+def cmd_build(a: argparse.Namespace) -> int:
+    kinds = known_kinds()
+    if a.kind not in kinds:
+        raise SystemExit(f"ann: unknown --kind {a.kind!r}; expected one of {sorted(kinds)}")
+    X = _read(a.data, a.key)
+    ids = None
+    if a.ids:
+        ids = _read(a.ids).reshape(-1)
+        if ids.shape[0] != X.shape[0]:
+            raise SystemExit(f"ann: {a.ids!r} holds {ids.shape[0]} ids for {X.shape[0]} vectors")
+    _set_threads(a.threads)
+    idx = kinds[a.kind](dim=X.shape[1], metric=a.metric)
+    t0 = time.perf_counter()
+    with _progress(X.shape[0], f"build {a.kind}", not a.quiet) as bar:
+        for s in range(0, X.shape[0], a.batch_size):
+            e = min(X.shape[0], s + a.batch_size)
+            idx.add(X[s:e], None if ids is None else ids[s:e].astype(np.int64))
+            bar.update(e - s)
+    built = time.perf_counter() - t0
+    nbytes = idx.save(a.output)
+    print(f"built {a.kind} index of {idx.ntotal} x {idx.dim} ({idx.metric}) in {built:.2f} s; "
+          f"wrote {a.output} ({nbytes / 2**20:.1f} MiB)")
+    return 0
+
+
+# --------------------------------------------------------------------------- query
+def cmd_query(a: argparse.Namespace) -> int:
+    from ann.evaluate import recall_at_k
+
+    try:
+        idx = load_index(a.index)
+    except (OSError, CorruptFileError) as e:
+        raise SystemExit(f"ann: {e}") from None
+    Q = _read(a.queries, a.key)
+    _set_threads(a.threads)
+    kw: dict[str, Any] = {}
+    if a.device:
+        kw["device"] = a.device
+    D = np.empty((Q.shape[0], a.k), np.float32)
+    I = np.empty((Q.shape[0], a.k), np.int64)
+    t0 = time.perf_counter()
+    try:
+        with _progress(Q.shape[0], "query", not a.quiet) as bar:
+            for s in range(0, Q.shape[0], a.batch_size):
+                e = min(Q.shape[0], s + a.batch_size)
+                D[s:e], I[s:e] = idx.search(Q[s:e], a.k, **kw)
+                bar.update(e - s)
+    except (ValueError, TypeError) as e:
+        raise SystemExit(f"ann: {e}") from None
+    secs = time.perf_counter() - t0
+    line = f"{Q.shape[0]} queries, k={a.k}: {secs:.3f} s, {Q.shape[0] / secs:,.0f} QPS"
+    if a.groundtruth:
+        gt = _read(a.groundtruth, "neighbors")
+        line += f", recall@{a.k} = {recall_at_k(I, gt[:, : a.k]):.4f}"
+    print(line)
+    if a.output:
+        if I.max(initial=0) > np.iinfo(np.int32).max and a.output.endswith(".ivecs"):
+            raise SystemExit("ann: ids exceed int32; write .npy instead of .ivecs")
+        write_vectors(a.output, I.astype(np.int32) if a.output.endswith(".ivecs") else I)
+        print(f"wrote ids to {a.output}")
+    if a.distances:
+        write_vectors(a.distances, D)
+        print(f"wrote distances to {a.distances}")
+    return 0
+
+
+# --------------------------------------------------------------------------- info
+def cmd_info(a: argparse.Namespace) -> int:
+    try:
+        header = read_header(a.index)
+        idx = load_index(a.index, mmap=True)
+    except (OSError, CorruptFileError) as e:
+        raise SystemExit(f"ann: {e}") from None
+    info = {"file": a.index, "file_bytes": os.path.getsize(a.index), "kind_version": header["kind_version"]}
+    info.update(idx.info())
+    if a.json:
+        print(json.dumps(info, indent=2, default=str))
+    else:
+        width = max(map(len, info))
+        for k, v in info.items():
+            print(f"{k:<{width}}  {v}")
+    return 0
+
+
+# --------------------------------------------------------------------------- bench
+def _bench_sets(a: argparse.Namespace):
+    if a.dataset:
+        from graphkit.datasets import load_vectors
+
+        d = load_vectors(a.dataset)
+        return a.dataset, d["base"], d["query"], d["groundtruth"], d.get("metric", "l2")
+    if not (a.data and a.queries):
+        raise SystemExit("ann bench: give --dataset NAME, or --data and --queries")
+    X, Q = _read(a.data).astype(np.float32), _read(a.queries).astype(np.float32)
+    gt = _read(a.groundtruth, "neighbors") if a.groundtruth else None
+    return os.path.basename(a.data), X, Q, gt, a.metric or "l2"
+
+
+def _peer_flat(name: str, X: np.ndarray, metric: str):
+    """Exact search by a peer library, as (build_fn, search_fn)."""
+    if name == "faiss":
+        import faiss
+
+        def build():
+            idx = faiss.IndexFlatL2(X.shape[1]) if metric == "l2" else faiss.IndexFlatIP(X.shape[1])
+            Xn = X if metric != "cosine" else X / np.linalg.norm(X, axis=1, keepdims=True).clip(1e-30)
+            idx.add(np.ascontiguousarray(Xn, dtype=np.float32))
+            return idx
+
+        def search(idx, Q, k):
+            if metric == "cosine":
+                Q = Q / np.linalg.norm(Q, axis=1, keepdims=True).clip(1e-30)
+            return idx.search(np.ascontiguousarray(Q, dtype=np.float32), k)
+
+        return build, search
+    if name == "hnswlib":
+        import hnswlib
+
+        def build():
+            idx = hnswlib.BFIndex(space={"l2": "l2", "ip": "ip", "cosine": "cosine"}[metric], dim=X.shape[1])
+            idx.init_index(max_elements=X.shape[0])
+            idx.add_items(X)
+            return idx
+
+        def search(idx, Q, k):
+            I, D = idx.knn_query(Q, k=k)
+            return D, I
+
+        return build, search
+    raise SystemExit(f"ann bench: unknown peer {name!r}; peers: {PEERS}")
+
+
+def cmd_bench(a: argparse.Namespace) -> int:
+    from ann.evaluate import CurvePoint, plot_recall_qps, recall_at_k, time_search
+    from ann.flat import FlatIndex
+
+    name, X, Q, gt, metric = _bench_sets(a)
+    metric = a.metric or metric
+    threads = _set_threads(a.threads)
+    if gt is None:
+        exact = FlatIndex(X.shape[1], metric)
+        exact.add(X)
+        gt = exact.search(Q, a.k)[1]
+    kinds = [k.strip() for k in a.kinds.split(",") if k.strip()]
+    ours = known_kinds()
+    for k in kinds:
+        if k not in ours and k not in PEERS:
+            raise SystemExit(f"ann bench: unknown kind {k!r}; ours: {sorted(ours)}, peers: {list(PEERS)}")
+    print(f"dataset {name}: base {X.shape}, queries {Q.shape}, metric {metric}, k={a.k}, threads={threads}")
+    rows, points = [], []
+    for kind in kinds:
+        if kind in ours:
+            t0 = time.perf_counter()
+            idx = ours[kind](dim=X.shape[1], metric=metric)
+            idx.add(X)
+            build = time.perf_counter() - t0
+            kw = {"device": a.device} if a.device else {}
+            t = time_search(lambda: idx.search(Q, a.k, **kw), Q.shape[0], a.repeats)
+        else:
+            b, s = _peer_flat(kind, X, metric)
+            t0 = time.perf_counter()
+            pidx = b()
+            build = time.perf_counter() - t0
+            t = time_search(lambda: s(pidx, Q, a.k), Q.shape[0], a.repeats)
+        rec = recall_at_k(np.asarray(t.result[1]), gt[:, : a.k], a.k)
+        rows.append((kind, build, t.qps, rec))
+        points.append(CurvePoint(kind, None, rec, t.qps))
+    base_qps = rows[0][2]
+    print(f"{'index':<10} {'build s':>9} {'QPS':>12} {'recall@' + str(a.k):>10} {'QPS vs ' + rows[0][0]:>12}")
+    for kind, build, qps, rec in rows:
+        print(f"{kind:<10} {build:>9.3f} {qps:>12,.0f} {rec:>10.4f} {qps / base_qps:>12.2f}")
+    if a.plot:
+        plot_recall_qps(points, a.plot, f"{name}: recall@{a.k} vs QPS ({threads} threads)")
+        print(f"wrote {a.plot}")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+class _Help(argparse.HelpFormatter):
+    """Appends '(default: X)' to an option's help where X says something."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        h = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in h:
+            h += " (default: %(default)s)"
+        return h
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ann",
+        description="Build, query, inspect and benchmark graphkit vector indexes.",
+        formatter_class=_Help,
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    fmt = "vector file: .fvecs, .ivecs, .bvecs, .npy, or ann-benchmarks .hdf5/.h5"
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--threads", type=int, default=None,
+                        help="threads for Numba, BLAS and peers (default: all cores)")
+        sp.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    b = sub.add_parser("build", help="build an index from a vector file and save it",
+                       formatter_class=_Help)
+    b.add_argument("--data", required=True, help=f"base vectors ({fmt})")
+    b.add_argument("--key", default="train", help="dataset inside an HDF5 file")
+    b.add_argument("--kind", default="flat", help=f"index kind: {', '.join(sorted(known_kinds()))}")
+    b.add_argument("--metric", default="l2", choices=["l2", "ip", "cosine"],
+                   help="l2 = squared Euclidean, ip = 1 - inner product, cosine = 1 - cosine similarity")
+    b.add_argument("--ids", help="optional file of one integer id per vector (.ivecs or .npy)")
+    b.add_argument("--batch-size", type=int, default=100_000, help="vectors added per step")
+    b.add_argument("-o", "--output", required=True, help="index file to write")
+    common(b)
+    b.set_defaults(func=cmd_build)
+
+    q = sub.add_parser("query", help="search a saved index with a file of queries",
+                       formatter_class=_Help)
+    q.add_argument("index", help="index file written by 'ann build'")
+    q.add_argument("--queries", required=True, help=f"query vectors ({fmt})")
+    q.add_argument("--key", default="test", help="dataset inside an HDF5 file")
+    q.add_argument("-k", type=int, default=10, help="neighbours per query")
+    q.add_argument("--groundtruth", help="exact neighbour ids (.ivecs/.npy/.hdf5 'neighbors') to report recall@k")
+    q.add_argument("--device", choices=["cpu", "cuda"], help="where to search (default: the index's device)")
+    q.add_argument("--batch-size", type=int, default=10_000, help="queries per step")
+    q.add_argument("-o", "--output", help="write result ids (.ivecs or .npy); -1 pads missing results")
+    q.add_argument("--distances", help="write result distances (.fvecs or .npy)")
+    common(q)
+    q.set_defaults(func=cmd_query)
+
+    i = sub.add_parser("info", help="print an index file's kind, sizes and parameters")
+    i.add_argument("index", help="index file")
+    i.add_argument("--json", action="store_true", help="print JSON")
+    i.set_defaults(func=cmd_info)
+
+    be = sub.add_parser("bench", help="compare index kinds and peer libraries on one dataset",
+                        formatter_class=_Help)
+    be.add_argument("--dataset", help="bundled dataset: sift5k or mnist10k")
+    be.add_argument("--data", help=f"base vectors instead of --dataset ({fmt})")
+    be.add_argument("--queries", help="query vectors (with --data)")
+    be.add_argument("--groundtruth", help="exact neighbour ids (with --data); computed if absent")
+    be.add_argument("--metric", default=None, choices=["l2", "ip", "cosine"],
+                    help="metric (default: the dataset's, l2 for --data)")
+    be.add_argument("--kinds", default="flat,faiss,hnswlib",
+                    help=f"comma-separated: our kinds ({', '.join(sorted(known_kinds()))}) and peers ({', '.join(PEERS)}); "
+                         "the first is the baseline of the ratio column")
+    be.add_argument("-k", type=int, default=10, help="neighbours per query")
+    be.add_argument("--repeats", type=int, default=3, help="timed runs per index (best is kept)")
+    be.add_argument("--device", choices=["cpu", "cuda"], help="where our indexes search")
+    be.add_argument("--plot", help="write a recall-vs-QPS PNG here")
+    common(be)
+    be.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "k", 1) is not None and getattr(args, "k", 1) < 1:
+        raise SystemExit("ann: -k must be >= 1")
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,91 @@
+"""Recall, throughput and recall-vs-QPS curves for comparing indexes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+
+def recall_at_k(I: np.ndarray, groundtruth: np.ndarray, k: int | None = None) -> float:
+    """Mean fraction of the true k nearest neighbours found in each result row.
+
+    Args:
+        I: (nq, >=k) result ids (-1 padding never counts).
+        groundtruth: (nq, >=k) exact neighbour ids, nearest first.
+        k: defaults to I.shape[1].
+
+    Returns:
+        recall@k in [0, 1].
+    """
+    I = np.asarray(I)
+    gt = np.asarray(groundtruth)
+    k = I.shape[1] if k is None else k
+    if I.shape[0] != gt.shape[0]:
+        raise ValueError(f"{I.shape[0]} result rows but {gt.shape[0]} ground-truth rows")
+    if gt.shape[1] < k or I.shape[1] < k:
+        raise ValueError(f"need at least k={k} columns, got results {I.shape} and ground truth {gt.shape}")
+    hits = 0
+    for row, truth in zip(I[:, :k], gt[:, :k]):
+        hits += np.intersect1d(row[row >= 0], truth).size
+    return hits / (I.shape[0] * k) if I.shape[0] else 1.0
+
+
+@dataclass
+class Timing:
+    """Wall-clock timing of a batch search: best of ``repeats`` runs."""
+
+    seconds: float
+    nq: int
+    result: Any = field(repr=False, default=None)
+
+    @property
+    def qps(self) -> float:
+        return self.nq / self.seconds if self.seconds > 0 else float("inf")
+
+
+def time_search(search: Callable[[], Any], nq: int, repeats: int = 3, warmup: int = 1) -> Timing:
+    """Time ``search()`` (a closure answering nq queries); best of ``repeats``."""
+    result = None
+    for _ in range(warmup):
+        result = search()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = search()
+        best = min(best, time.perf_counter() - t0)
+    return Timing(best, nq, result)
+
+
+@dataclass
+class CurvePoint:
+    name: str
+    param: Any
+    recall: float
+    qps: float
+
+
+def plot_recall_qps(points: Sequence[CurvePoint], path: str, title: str = "") -> str:
+    """Write a recall@k vs QPS plot (log QPS), one line per index name. Returns ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    for name in dict.fromkeys(p.name for p in points):
+        pts = sorted((p for p in points if p.name == name), key=lambda p: p.recall)
+        ax.plot([p.recall for p in pts], [p.qps for p in pts], marker="o", label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("recall@k")
+    ax.set_ylabel("queries per second (log)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
