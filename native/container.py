@@ -57,8 +57,13 @@ class Container:
     path: str | None = None
 
 
+def _bytes(a: np.ndarray) -> np.ndarray:
+    """The raw bytes of an array as a flat uint8 view (copied if not C-contiguous)."""
+    return np.ascontiguousarray(a).reshape(-1).view(np.uint8)
+
+
 def _crc32(a: np.ndarray) -> int:
-    buf = memoryview(np.ascontiguousarray(a)).cast("B")
+    buf = _bytes(a)
     crc = 0
     for start in range(0, len(buf), _CRC_CHUNK):
         crc = zlib.crc32(buf[start : start + _CRC_CHUNK], crc)
@@ -70,7 +75,7 @@ def _pad(n: int) -> int:
 
 
 def _le(a: np.ndarray) -> np.ndarray:
-    a = np.ascontiguousarray(a)
+    a = np.require(a, requirements="C")  # unlike ascontiguousarray, keeps 0-d arrays 0-d
     if a.dtype.byteorder == ">":
         a = a.astype(a.dtype.newbyteorder("<"))
     if a.dtype.hasobject:
@@ -139,7 +144,7 @@ def save(
             f.write(struct.pack("<I", zlib.crc32(header) & 0xFFFFFFFF))
             f.write(b"\0" * (data_start - f.tell()))
             for a in arrs.values():
-                f.write(memoryview(a).cast("B") if a.nbytes else b"")
+                f.write(_bytes(a).data)
                 f.write(b"\0" * _pad(a.nbytes))
             f.write(_TRAILER.pack(total, END_MAGIC))
             f.flush()
@@ -226,7 +231,7 @@ def load(
             count = int(np.prod(shape, dtype=np.int64))
             if count * dtype.itemsize != e["nbytes"]:
                 raise CorruptFileError(f"{path!r} is corrupt: array {e['name']!r} has a bad size")
-            if mmap and count:
+            if mmap and count and shape:
                 a = np.memmap(path, dtype=dtype, mode="r", offset=e["offset"], shape=shape)
             else:
                 f.seek(e["offset"])
