@@ -136,8 +136,8 @@ class Index:
         return v
 
     def memory_bytes(self) -> int:
-        """Bytes held by the index's arrays."""
-        return int(sum(a.nbytes for a in self._state()[1].values()))
+        """Bytes held by the index's arrays (ids included)."""
+        return int(self._ids.nbytes + sum(a.nbytes for a in self._state()[1].values()))
 
     def info(self) -> dict[str, Any]:
         """Sizes and parameters, as ``ann info`` prints them."""

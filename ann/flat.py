@@ -111,6 +111,10 @@ class FlatIndex(Index):
         """The stored vectors of ``ids`` ((n, dim) float32; normalised for cosine)."""
         return self._X[self.slots_of(np.atleast_1d(np.asarray(ids, dtype=np.int64)))]
 
+    def memory_bytes(self) -> int:
+        """Bytes allocated: vectors and norms (with growth slack) and ids."""
+        return int(self._X.nbytes + self._x_sq.nbytes + self._ids.nbytes)
+
     def _state(self):
         return {"device": self.device}, {"vectors": self._X[: self._n]}
 
