@@ -37,7 +37,7 @@ def test_mnist_metrics(mnist10k, metric):
 def test_user_ids_and_removal(rng):
     X = rng.standard_normal((400, 16)).astype(np.float32)
     Q = rng.standard_normal((30, 16)).astype(np.float32)
-    ids = rng.permutation(10**12)[:400].astype(np.int64) + 2**40  # large int64 ids
+    ids = rng.choice(10**12, size=400, replace=False).astype(np.int64) + 2**40  # large int64 ids
     idx = ann.FlatIndex(16)
     assert (idx.add(X, ids=ids) == ids).all()
     D, I = idx.search(Q, 8)
@@ -158,7 +158,9 @@ def test_info_and_memory(rng):
     idx = ann.FlatIndex(8)
     idx.add(rng.random((100, 8)))
     info = idx.info()
-    assert info["ntotal"] == 100 and info["memory_bytes"] == 100 * 8 * 4 + 100 * 8
+    assert info["ntotal"] == 100
+    # vectors + norms + ids, with the growth slack of at most 1024 rows
+    assert 100 * (8 * 4 + 4 + 8) <= info["memory_bytes"] <= 1024 * (8 * 4 + 4) + 100 * 8
 
 
 @pytest.mark.gpu
