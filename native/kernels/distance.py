@@ -48,15 +48,15 @@ def ip_dist(a, b):
 
 # --------------------------------------------------------------------------- heaps
 @njit(cache=True, nogil=True, inline="always")
-def _heap_replace_top(hd, hi, d, i):
-    """Replace the root of the max-heap (hd, hi) by (d, i) and sift it down."""
-    k = hd.shape[0]
+def _sift_down(hd, hi, d, i, size):
+    """Put (d, i) at the root of the max-heap hd[:size], hi[:size] and sift it down.
+    Order: by distance, then by id (so among equal distances the higher id is evicted)."""
     pos = 0
     while True:
         c = 2 * pos + 1
-        if c >= k:
+        if c >= size:
             break
-        if c + 1 < k and (hd[c + 1] > hd[c] or (hd[c + 1] == hd[c] and hi[c + 1] > hi[c])):
+        if c + 1 < size and (hd[c + 1] > hd[c] or (hd[c + 1] == hd[c] and hi[c + 1] > hi[c])):
             c += 1
         if hd[c] > d or (hd[c] == d and hi[c] > i):
             hd[pos] = hd[c]
@@ -68,29 +68,18 @@ def _heap_replace_top(hd, hi, d, i):
     hi[pos] = i
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _heap_replace_top(hd, hi, d, i):
+    """Replace the root of the max-heap (hd, hi) by (d, i)."""
+    _sift_down(hd, hi, d, i, hd.shape[0])
+
+
 @njit(cache=True, nogil=True)
 def _heap_sort(hd, hi):
     """Sort a max-heap in place into ascending (distance, id) order."""
-    k = hd.shape[0]
-    for end in range(k - 1, 0, -1):
+    for end in range(hd.shape[0] - 1, 0, -1):
         d0, i0 = hd[0], hi[0]
-        # sift the last element down over the shrunken heap [0, end)
-        d, i = hd[end], hi[end]
-        pos = 0
-        while True:
-            c = 2 * pos + 1
-            if c >= end:
-                break
-            if c + 1 < end and (hd[c + 1] > hd[c] or (hd[c + 1] == hd[c] and hi[c + 1] > hi[c])):
-                c += 1
-            if hd[c] > d or (hd[c] == d and hi[c] > i):
-                hd[pos] = hd[c]
-                hi[pos] = hi[c]
-                pos = c
-            else:
-                break
-        hd[pos] = d
-        hi[pos] = i
+        _sift_down(hd, hi, hd[end], hi[end], end)  # the last element over the heap [0, end)
         hd[end] = d0
         hi[end] = i0
 
