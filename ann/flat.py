@@ -8,7 +8,7 @@ import numpy as np
 
 from ann.base import Index
 from native import device as _dev
-from native.distance import knn, normalize_rows
+from native.distance import normalize_rows
 from native.kernels.distance import row_sq_norms
 
 

@@ -15,7 +15,6 @@ import argparse
 import time
 
 import numba
-import numpy as np
 
 
 def best_of(fn, repeats):

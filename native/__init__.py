@@ -22,7 +22,7 @@ _LAZY = {
 def __getattr__(name: str):
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
-    if name in ("device", "distance", "sampling", "container", "vecio", "csr", "temporal"):
+    if name in ("device", "distance", "sampling", "graphops", "container", "vecio", "csr", "temporal"):
         return importlib.import_module(f"native.{name}")
     raise AttributeError(f"module 'native' has no attribute {name!r}")
 
