@@ -12,6 +12,7 @@ any of them back::
 
 from ann.base import Index, load
 from ann.flat import FlatIndex
+from ann.hnsw import HNSWIndex
 from native.container import CorruptFileError
 
-__all__ = ["Index", "FlatIndex", "load", "CorruptFileError"]
+__all__ = ["Index", "FlatIndex", "HNSWIndex", "load", "CorruptFileError"]

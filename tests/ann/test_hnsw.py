@@ -1,0 +1,215 @@
+"""HNSWIndex: recall on real data, graph invariants, determinism, filters, removal, files."""
+
+import numpy as np
+import pytest
+
+import ann
+from ann.evaluate import recall_at_k
+from ann.hnsw import HNSWIndex
+from native.container import CorruptFileError
+
+
+@pytest.fixture(scope="module")
+def sift_index(sift5k):
+    idx = HNSWIndex(128, M=16, ef_construction=200)
+    idx.add(sift5k["base"])
+    return idx
+
+
+def flat_truth(X, Q, k, metric="l2", filter=None):
+    f = ann.FlatIndex(X.shape[1], metric)
+    f.add(X)
+    return f.search(Q, k, filter=filter)[1]
+
+
+def check_invariants(idx, reachable=0.999):
+    n, M, M0 = idx._n, idx.M, idx.M0
+    lv = idx._levels[:n]
+    assert idx._ep[1] == lv.max() and lv[idx._ep[0]] == lv.max()
+    for node in range(n):
+        for layer in range(lv[node] + 1):
+            nb = idx.neighbors(node, layer)
+            assert nb.size <= (M0 if layer == 0 else M)
+            assert node not in nb, "self link"
+            assert np.unique(nb).size == nb.size, "duplicate link"
+            assert ((nb >= 0) & (nb < n)).all()
+            assert (lv[nb] >= layer).all(), "link to a node absent from the layer"
+    # (almost) every node is reachable on layer 0 from the entry point
+    seen = np.zeros(n, bool)
+    stack = [int(idx._ep[0])]
+    seen[stack[0]] = True
+    while stack:
+        for e in idx.neighbors(stack.pop(), 0):
+            if not seen[e]:
+                seen[e] = True
+                stack.append(int(e))
+    assert seen.mean() >= reachable
+
+
+def test_sift_recall_against_groundtruth(sift_index, sift5k):
+    D, I = sift_index.search(sift5k["query"], k=10)  # default ef = 64
+    assert recall_at_k(I, sift5k["groundtruth"], 10) >= 0.95
+    assert (np.diff(D, axis=1) >= 0).all()
+    # distances are the true squared L2 of the returned ids
+    ref = ((sift5k["query"][:, None, :].astype(np.float64) - sift5k["base"][I].astype(np.float64)) ** 2).sum(-1)
+    np.testing.assert_allclose(D, ref, rtol=1e-4)
+    # a wider beam is no worse; ef=1 is clearly worse (the beam matters)
+    _, I2 = sift_index.search(sift5k["query"], k=10, ef=200)
+    assert recall_at_k(I2, sift5k["groundtruth"], 10) >= recall_at_k(I, sift5k["groundtruth"], 10)
+    _, I3 = sift_index.search(sift5k["query"], k=1, ef=1)
+    assert recall_at_k(I3, sift5k["groundtruth"], 1) < recall_at_k(I2, sift5k["groundtruth"], 1)
+
+
+def test_mnist_recall_against_groundtruth(mnist10k):
+    idx = HNSWIndex(784)
+    idx.add(mnist10k["base"])
+    _, I = idx.search(mnist10k["query"], k=10, ef=64)
+    assert recall_at_k(I, mnist10k["groundtruth"], 10) >= 0.95
+
+
+@pytest.mark.parametrize("metric", ["ip", "cosine"])
+def test_metrics_against_flat(sift5k, metric):
+    X, Q = sift5k["base"][:3000], sift5k["query"][:200]
+    idx = HNSWIndex(128, metric)
+    idx.add(X)
+    D, I = idx.search(Q, 10)
+    G = flat_truth(X, Q, 10, metric)
+    assert recall_at_k(I, G, 10) >= 0.9
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True) if metric == "cosine" else X
+    Qn = Q / np.linalg.norm(Q, axis=1, keepdims=True) if metric == "cosine" else Q
+    ref = 1.0 - (Qn[:, None, :].astype(np.float64) * Xn[I].astype(np.float64)).sum(-1)
+    np.testing.assert_allclose(D, ref, rtol=1e-3, atol=1e-3 * np.abs(ref).max())
+
+
+def test_graph_invariants_and_levels(sift_index, rng):
+    check_invariants(sift_index)
+    # level distribution: P(level >= l) = M^-l
+    counts = sift_index.level_counts()
+    assert counts[0] == 4500
+    assert 4500 / 16 * 0.7 < counts[1] < 4500 / 16 * 1.3
+    info = sift_index.info()
+    assert info["M"] == 16 and info["ef_construction"] == 200 and info["max_level"] == len(counts) - 1
+    assert info["memory_bytes"] >= 4500 * (128 * 4 + 32 * 4)
+    # small M, several add batches, upper layers populated
+    idx = HNSWIndex(8, M=2, ef_construction=20, seed=3)
+    X = rng.standard_normal((1500, 8)).astype(np.float32)
+    for s in range(0, 1500, 500):
+        idx.add(X[s : s + 500])
+    assert idx.max_level >= 3
+    check_invariants(idx, reachable=0.5)  # M0 = 4 directed links: pruning strands some nodes
+
+
+def test_deterministic_build(sift5k):
+    X = sift5k["base"][:1500]
+    a, b, c = HNSWIndex(128, seed=7), HNSWIndex(128, seed=7), HNSWIndex(128, seed=8)
+    for idx in (a, b, c):
+        idx.add(X)
+    sa, sb, sc = a._state()[1], b._state()[1], c._state()[1]
+    for k in sa:
+        np.testing.assert_array_equal(sa[k], sb[k])
+    assert not np.array_equal(sa["levels"], sc["levels"])
+
+
+@pytest.mark.parametrize("frac", [0.01, 0.1, 0.5])
+def test_filters_inside_search(sift_index, sift5k, rng, frac):
+    Q = sift5k["query"][:100]
+    allowed = np.flatnonzero(rng.random(4500) < frac)
+    mask = np.zeros(4500, bool)
+    mask[allowed] = True
+    G = flat_truth(sift5k["base"], Q, 10, filter=mask)
+    for f in (mask, allowed, lambda ids: mask[ids]):
+        D, I = sift_index.search(Q, 10, filter=f)
+        assert np.isin(I[I >= 0], allowed).all()
+        assert (I >= 0).all()  # selective filters still fill k results
+        assert recall_at_k(I, G, 10) >= 0.9
+
+
+def test_remove_never_returns_removed(sift5k):
+    X, Q = sift5k["base"][:2000], sift5k["query"][:100]
+    ids = np.arange(2000, dtype=np.int64) * 7 + 10**11
+    idx = HNSWIndex(128)
+    idx.add(X, ids=ids)
+    _, I = idx.search(Q, 10)
+    assert recall_at_k(I, ids[flat_truth(X, Q, 10)], 10) >= 0.95
+    gone = np.unique(I[:, :3])
+    assert idx.remove(gone) == gone.size
+    assert idx.ntotal == 2000 - gone.size and len(idx) == idx.ntotal
+    assert not idx.contains(gone).any()
+    D, I2 = idx.search(Q, 10)
+    assert not np.isin(I2, gone).any()
+    keep = ~np.isin(ids, gone)
+    assert recall_at_k(I2, ids[keep][flat_truth(X[keep], Q, 10)], 10) >= 0.9
+    with pytest.raises(KeyError, match="not in the index"):
+        idx.remove(gone[:1])
+    # a removed id can be added again and is then found
+    idx.add(X[np.isin(ids, gone[:1])], ids=gone[:1])
+    assert gone[0] in idx.search(X[np.isin(ids, gone[:1])], 1)[1]
+    check_invariants(idx)
+
+
+def test_save_load_round_trip(tmp_path, sift5k):
+    X, Q = sift5k["base"][:1500], sift5k["query"][:50]
+    idx = HNSWIndex(128, "cosine", M=8, ef_construction=64, seed=5)
+    idx.add(X[:1000], ids=np.arange(1000) + 500)
+    idx.remove([500, 501, 777])
+    D, I = idx.search(Q, 10, ef=40)
+    path = tmp_path / "h.ann"
+    idx.save(path)
+    back = ann.load(path)
+    assert isinstance(back, HNSWIndex)
+    strip = lambda d: {k: v for k, v in d.items() if k != "memory_bytes"}  # growth slack differs
+    assert strip(back.info()) == strip(idx.info())
+    D2, I2 = back.search(Q, 10, ef=40)
+    assert np.array_equal(D, D2) and np.array_equal(I, I2)
+    # adding after load gives the same graph as adding without the round trip
+    idx.add(X[1000:])
+    back.add(X[1000:])
+    for k, a in idx._state()[1].items():
+        np.testing.assert_array_equal(a, back._state()[1][k])
+    # mmap load works too
+    D3, I3 = ann.load(path, mmap=True).search(Q, 10, ef=40)
+    assert np.array_equal(D, D3) and np.array_equal(I, I3)
+
+
+def test_corrupt_file_refused(tmp_path, rng):
+    idx = HNSWIndex(8)
+    idx.add(rng.standard_normal((300, 8)))
+    path = tmp_path / "h.ann"
+    idx.save(path)
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    bad = tmp_path / "bad.ann"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(CorruptFileError):
+        ann.load(bad)
+    (tmp_path / "short.ann").write_bytes(bytes(raw[: len(raw) // 3]))
+    with pytest.raises(CorruptFileError):
+        ann.load(tmp_path / "short.ann")
+    # a well-formed file whose graph is inconsistent is refused too
+    from native import container
+
+    meta, arrays = idx._state()
+    arrays = dict(arrays, layer0=np.full_like(arrays["layer0"], 10**6))
+    container.save(tmp_path / "graph.ann", "ann.hnsw", {"ids": idx._ids, **arrays},
+                   {"dim": 8, "metric": "l2", "next_id": 300, **meta}, 1)
+    with pytest.raises(CorruptFileError, match="outside"):
+        ann.load(tmp_path / "graph.ann")
+
+
+def test_k_larger_than_ntotal_and_validation(rng):
+    idx = HNSWIndex(4)
+    with pytest.raises(ValueError, match="empty"):
+        idx.search(rng.random((1, 4)), 1)
+    idx.add(rng.random((5, 4)))
+    D, I = idx.search(rng.random((3, 4)), 8)
+    assert D.shape == (3, 8) and I.dtype == np.int64 and D.dtype == np.float32
+    assert (np.sort(I[:, :5], axis=1) == np.arange(5)).all()
+    assert (I[:, 5:] == -1).all() and np.isinf(D[:, 5:]).all()
+    D, I = idx.search(rng.random((2, 4)), 3, filter=[])
+    assert (I == -1).all()
+    with pytest.raises(ValueError, match="ef must be >= 1"):
+        idx.search(rng.random((1, 4)), 1, ef=0)
+    with pytest.raises(ValueError, match="M must be >= 2"):
+        HNSWIndex(4, M=1)
+    with pytest.raises(ValueError, match="dimension 3, index has 4"):
+        idx.search(rng.random((1, 3)), 1)
