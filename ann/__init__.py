@@ -13,6 +13,7 @@ any of them back::
 from ann.base import Index, load
 from ann.flat import FlatIndex
 from ann.hnsw import HNSWIndex
+from ann.hybrid import HybridIndex
 from native.container import CorruptFileError
 
-__all__ = ["Index", "FlatIndex", "HNSWIndex", "load", "CorruptFileError"]
+__all__ = ["Index", "FlatIndex", "HNSWIndex", "HybridIndex", "load", "CorruptFileError"]

@@ -1,0 +1,127 @@
+"""Numba kernels of :mod:`ann.hybrid`: predicate tests and the batched partition scan.
+
+Plain functions over arrays; they never validate (the class does). Attribute values are
+int64 codes (ints as they are, categories as dictionary codes, dates as days since
+1970-01-01); a compiled predicate is, per query and attribute, an inclusive range
+``[lo, hi]`` and an optional sorted set of allowed codes (``IN``), stored CSR-style.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from native.kernels.distance import _heap_replace_top, _heap_sort
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _in_sorted(vals, s, e, v):
+    """Is v in the sorted vals[s:e]? (binary search)"""
+    end = e
+    while s < e:
+        m = (s + e) >> 1
+        if vals[m] < v:
+            s = m + 1
+        else:
+            e = m
+    return s < end and vals[s] == v
+
+
+@njit(cache=True, nogil=True)
+def row_matches(attrs, r, q, lo, hi, in_ptr, in_vals):
+    """Does row r (a column of ``attrs`` (A, n)) satisfy query q's conjunction?"""
+    na = attrs.shape[0]
+    for a in range(na):
+        v = attrs[a, r]
+        if v < lo[q, a] or v > hi[q, a]:
+            return False
+        s = in_ptr[q * na + a]
+        e = in_ptr[q * na + a + 1]
+        if e > s and not _in_sorted(in_vals, s, e, v):
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def match_matrix(attrs, lo, hi, in_ptr, in_vals):
+    """(nq, n) bool: which rows satisfy which query (the brute-force reference filter)."""
+    nq = lo.shape[0]
+    n = attrs.shape[1]
+    out = np.zeros((nq, n), dtype=np.bool_)
+    for q in prange(nq):
+        for r in range(n):
+            out[q, r] = row_matches(attrs, r, q, lo, hi, in_ptr, in_vals)
+    return out
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def scan_partitions(Q, q_sq, X, x_sq, attrs, part_start, part_end, items, pair_q, pair_covered,
+                    lo, hi, in_ptr, in_vals, k, metric_ip, bs):
+    """Exact filtered top-k of query groups over partitions, one BLAS product per tile.
+
+    Work item i = (partition p, pairs s..e): the queries ``pair_q[s:e]`` all touch p. Each
+    item gathers its queries into one block, multiplies it with tiles of ``bs`` rows of p
+    (``np.dot``), and offers each distance to the query's bounded max-heap of that pair,
+    testing the predicate only for candidates that would enter the heap and only where the
+    partition is not wholly inside the query's ranges (``pair_covered``). Items run in
+    parallel: each writes only its own pairs' heaps. BLAS must be single-threaded here.
+
+    Returns (D, R) of shape (npairs, k): per (partition, query) pair the best distances
+    ascending and their row numbers in X (-1 / inf padded).
+    """
+    npairs = pair_q.shape[0]
+    hd = np.full((npairs, k), np.inf, dtype=np.float32)
+    hr = np.full((npairs, k), -1, dtype=np.int64)
+    for it in prange(items.shape[0]):
+        p = items[it, 0]
+        s = items[it, 1]
+        e = items[it, 2]
+        r0 = part_start[p]
+        r1 = part_end[p]
+        Qb = np.empty((e - s, Q.shape[1]), dtype=np.float32)
+        for j in range(e - s):
+            Qb[j] = Q[pair_q[s + j]]
+        for t in range(r0, r1, bs):
+            t1 = min(r1, t + bs)
+            G = np.dot(Qb, X[t:t1].T)
+            for j in range(e - s):
+                q = pair_q[s + j]
+                hdq = hd[s + j]
+                hrq = hr[s + j]
+                cov = pair_covered[s + j]
+                for c in range(t1 - t):
+                    if metric_ip:
+                        d = np.float32(1.0) - G[j, c]
+                    else:
+                        d = np.float32(-2.0) * G[j, c] + x_sq[t + c] + q_sq[q]
+                    if d < hdq[0]:
+                        if cov or row_matches(attrs, t + c, q, lo, hi, in_ptr, in_vals):
+                            _heap_replace_top(hdq, hrq, d, t + c)
+    return hd, hr
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def merge_pairs(hd, hr, q_ptr, order, nq, k, clamp):
+    """Merge the per-pair heaps of each query: query q owns pairs ``order[q_ptr[q]:q_ptr[q+1]]``.
+
+    Returns (D, R) (nq, k) ascending, ties by lower row; l2 round-off below 0 clamped."""
+    D = np.full((nq, k), np.inf, dtype=np.float32)
+    R = np.full((nq, k), -1, dtype=np.int64)
+    for q in prange(nq):
+        dq = D[q]
+        rq = R[q]
+        for t in range(q_ptr[q], q_ptr[q + 1]):
+            pr = order[t]
+            for j in range(k):
+                d = hd[pr, j]
+                r = hr[pr, j]
+                if r < 0:
+                    break
+                if d < dq[0] or (d == dq[0] and r < rq[0]):
+                    _heap_replace_top(dq, rq, d, r)
+        _heap_sort(dq, rq)
+        if clamp:
+            for j in range(k):
+                if dq[j] < 0:
+                    dq[j] = 0
+    return D, R
