@@ -14,6 +14,7 @@ from ann.base import Index, load
 from ann.flat import FlatIndex
 from ann.hnsw import HNSWIndex
 from ann.hybrid import HybridIndex
+from ann.tenants import TenantIndex
 from native.container import CorruptFileError
 
-__all__ = ["Index", "FlatIndex", "HNSWIndex", "HybridIndex", "load", "CorruptFileError"]
+__all__ = ["Index", "FlatIndex", "HNSWIndex", "HybridIndex", "TenantIndex", "load", "CorruptFileError"]
