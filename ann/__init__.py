@@ -13,8 +13,9 @@ any of them back::
 from ann.base import Index, load
 from ann.flat import FlatIndex
 from ann.hnsw import HNSWIndex
+from ann.partitioned import PartitionedIndex
 from ann.hybrid import HybridIndex
 from ann.tenants import TenantIndex
 from native.container import CorruptFileError
 
-__all__ = ["Index", "FlatIndex", "HNSWIndex", "HybridIndex", "TenantIndex", "load", "CorruptFileError"]
+__all__ = ["Index", "FlatIndex", "HNSWIndex", "PartitionedIndex", "HybridIndex", "TenantIndex", "load", "CorruptFileError"]
