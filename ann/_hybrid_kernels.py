@@ -115,8 +115,8 @@ def merge_pairs(hd, hr, q_ptr, order, nq, k, clamp):
             for j in range(k):
                 d = hd[pr, j]
                 r = hr[pr, j]
-                if r < 0:
-                    break
+                if r < 0:  # the pair heaps are unsorted: padding may sit anywhere
+                    continue
                 if d < dq[0] or (d == dq[0] and r < rq[0]):
                     _heap_replace_top(dq, rq, d, r)
         _heap_sort(dq, rq)

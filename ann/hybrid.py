@@ -77,7 +77,7 @@ def parse_predicate(text: str) -> tuple[tuple[str, str, Any], ...]:
         i += 1
         return t
 
-    while i < len(toks):
+    while toks:
         name = want(("word",), "an attribute name")[1]
         op = want(("op", "in"), "an operator (== < <= > >= in)")[1]
         if op == "!=":
@@ -94,8 +94,9 @@ def parse_predicate(text: str) -> tuple[tuple[str, str, Any], ...]:
             clauses.append((name, "in", tuple(vals)))
         else:
             clauses.append((name, "==" if op == "=" else op, want(("num", "str"), "a literal")[1]))
-        if i < len(toks):
-            want(("and",), "'and'")
+        if i == len(toks):
+            break
+        want(("and",), "'and'")
     return tuple(clauses)
 
 
@@ -261,7 +262,7 @@ class HybridIndex(Index):
             ValueError: unknown attribute, bad syntax, wrong count.
             TypeError: a literal of the wrong type for its attribute.
         """
-        if predicates is None or isinstance(predicates, (str, Mapping)):
+        if predicates is None or isinstance(predicates, (str, Mapping)) or not isinstance(predicates, Iterable):
             predicates = [predicates] * nq
         predicates = list(predicates)
         if len(predicates) != nq:
@@ -594,13 +595,13 @@ class HybridIndex(Index):
 
     def _state(self):
         self._ensure_layout()
-        meta = {"schema": self.schema, "categories": {n: list(t) for n, t in self._cats.items()},
+        meta = {"schema": [[n, self.schema[n]] for n in self._names], "categories": {n: list(t) for n, t in self._cats.items()},
                 "partitions": self.n_partitions}
         return meta, {"vectors": self._X, "attributes": self._A, "tree": self._tree}
 
     @classmethod
     def _from_state(cls, meta, arrays):
-        idx = cls(int(meta["dim"]), meta["metric"], schema=meta["schema"])
+        idx = cls(int(meta["dim"]), meta["metric"], schema=dict(meta["schema"]))  # pairs: order kept
         for n, vals in meta["categories"].items():
             if n not in idx._cats:
                 raise ValueError(f"categories for {n!r}, which is not a category attribute")
