@@ -1,4 +1,4 @@
-"""Numba kernels of :mod:`ann.tenants`: k-means steps, tree routing, Bloom filters, and the
+"""Numba kernels of :mod:`ann.tenants`: tree routing, Bloom filters, and the
 best-first search over a tenant's sub-tree. Plain functions over arrays; no validation.
 
 The tree: node ``c`` has children ``child_start[c] .. child_start[c] + child_count[c] - 1``
@@ -20,22 +20,6 @@ def _dist(a, b, metric_ip):
     if metric_ip:
         return np.float32(1.0) - dot(a, b)
     return l2_sq(a, b)
-
-
-@njit(cache=True, nogil=True, parallel=True)
-def nearest_centroid(X, C, metric_ip):
-    """Index of the nearest row of C for each row of X (ties: lower index)."""
-    out = np.empty(X.shape[0], dtype=np.int64)
-    for i in prange(X.shape[0]):
-        best = np.inf
-        bj = 0
-        for j in range(C.shape[0]):
-            d = _dist(X[i], C[j], metric_ip)
-            if d < best:
-                best = d
-                bj = j
-        out[i] = bj
-    return out
 
 
 @njit(cache=True, nogil=True, parallel=True)

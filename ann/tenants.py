@@ -167,12 +167,13 @@ class TenantIndex(Index):
         C = X[rng.choice(X.shape[0], b, replace=False)].copy()
         lab = np.zeros(X.shape[0], np.int64)
         for _ in range(iters):
-            lab = _k.nearest_centroid(X, C, self._ip)
+            G = X @ C.T  # BLAS; argmin of -2<x, c> + |c|^2 is the nearest centroid in l2
+            lab = np.argmax(G, axis=1) if self._ip else np.argmin((C * C).sum(1) - 2 * G, axis=1)
             cnt = np.bincount(lab, minlength=b)
-            sums = np.zeros_like(C, dtype=np.float64)
-            np.add.at(sums, lab, X)
+            order = np.argsort(lab, kind="stable")
             nz = cnt > 0
-            C[nz] = (sums[nz] / cnt[nz, None]).astype(np.float32)
+            starts = np.concatenate([[0], np.cumsum(cnt)[:-1]])[nz]
+            C[nz] = np.add.reduceat(X[order], starts, axis=0) / cnt[nz, None]
         return C, lab
 
     def _ancestors(self, leaves: np.ndarray) -> np.ndarray:
