@@ -67,18 +67,63 @@ def cmd_build(a: argparse.Namespace) -> int:
         if ids.shape[0] != X.shape[0]:
             raise SystemExit(f"ann: {a.ids!r} holds {ids.shape[0]} ids for {X.shape[0]} vectors")
     _set_threads(a.threads)
-    idx = kinds[a.kind](dim=X.shape[1], metric=a.metric)
+    ctor, rows = _kind_inputs(a, X.shape[0])
+    idx = kinds[a.kind](dim=X.shape[1], metric=a.metric, **ctor)
     t0 = time.perf_counter()
     with _progress(X.shape[0], f"build {a.kind}", not a.quiet) as bar:
         for s in range(0, X.shape[0], a.batch_size):
             e = min(X.shape[0], s + a.batch_size)
-            idx.add(X[s:e], None if ids is None else ids[s:e].astype(np.int64))
+            idx.add(X[s:e], None if ids is None else ids[s:e].astype(np.int64), **_slice_kw(rows, s, e))
             bar.update(e - s)
+    if getattr(a, "workload", None):
+        print(f"{idx.partition(_lines(a.workload))} partitions from the workload {a.workload}")
     built = time.perf_counter() - t0
     nbytes = idx.save(a.output)
     print(f"built {a.kind} index of {idx.ntotal} x {idx.dim} ({idx.metric}) in {built:.2f} s; "
           f"wrote {a.output} ({nbytes / 2**20:.1f} MiB)")
     return 0
+
+
+def _lines(path: str) -> list[str]:
+    try:
+        with open(path) as f:
+            return [ln.strip() for ln in f if ln.strip()]
+    except OSError as e:
+        raise SystemExit(f"ann: cannot read {path!r}: {e}") from None
+
+
+def _slice_kw(kw: dict[str, Any], s: int, e: int) -> dict[str, Any]:
+    """Per-row arguments (arrays, lists) cut to rows s:e; the others as they are."""
+    cut = {k: v[s:e] if isinstance(v, (list, np.ndarray)) else v for k, v in kw.items()}
+    if isinstance(kw.get("attributes"), dict):
+        cut["attributes"] = {c: v[s:e] for c, v in kw["attributes"].items()}
+    return cut
+
+
+def _kind_inputs(a: argparse.Namespace, n: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Constructor and per-row add() arguments of kinds that need more than vectors:
+    'tenant' (--tenants: one tenant per vector) and 'hybrid' (--attributes: an .npz of
+    columns; int -> int, datetime64 -> date, strings -> category)."""
+    ctor: dict[str, Any] = {}
+    rows: dict[str, Any] = {}
+    if getattr(a, "tenants", None):
+        t = _read(a.tenants).reshape(-1).astype(np.int64)
+        if t.shape[0] != n:
+            raise SystemExit(f"ann: {a.tenants!r} holds {t.shape[0]} tenants for {n} vectors")
+        rows["tenants"] = t
+    if getattr(a, "attributes", None):
+        try:
+            cols = dict(np.load(a.attributes, allow_pickle=False))
+        except (OSError, ValueError) as e:
+            raise SystemExit(f"ann: cannot read {a.attributes!r}: {e}") from None
+        kinds = {"i": "int", "u": "int", "M": "date", "U": "category", "S": "category"}
+        bad = [c for c, v in cols.items() if v.dtype.kind not in kinds or v.shape != (n,)]
+        if bad:
+            raise SystemExit(f"ann: attribute(s) {bad} in {a.attributes!r} are not ({n},) int, datetime64 "
+                             "or string columns")
+        ctor["schema"] = {c: kinds[v.dtype.kind] for c, v in cols.items()}
+        rows["attributes"] = cols
+    return ctor, rows
 
 
 # --------------------------------------------------------------------------- query
@@ -94,6 +139,15 @@ def cmd_query(a: argparse.Namespace) -> int:
     kw: dict[str, Any] = {}
     if a.device:
         kw["device"] = a.device
+    if a.tenant is not None:
+        kw["tenant"] = a.tenant
+    if a.budget is not None:
+        kw["budget"] = a.budget
+    if a.predicate is not None or a.predicates:
+        kw["predicates"] = a.predicate if a.predicates is None else _lines(a.predicates)
+        if isinstance(kw["predicates"], list) and len(kw["predicates"]) != Q.shape[0]:
+            raise SystemExit(f"ann: {a.predicates!r} holds {len(kw['predicates'])} predicates for "
+                             f"{Q.shape[0]} queries")
     D = np.empty((Q.shape[0], a.k), np.float32)
     I = np.empty((Q.shape[0], a.k), np.int64)
     t0 = time.perf_counter()
@@ -101,7 +155,7 @@ def cmd_query(a: argparse.Namespace) -> int:
         with _progress(Q.shape[0], "query", not a.quiet) as bar:
             for s in range(0, Q.shape[0], a.batch_size):
                 e = min(Q.shape[0], s + a.batch_size)
-                D[s:e], I[s:e] = idx.search(Q[s:e], a.k, **kw)
+                D[s:e], I[s:e] = idx.search(Q[s:e], a.k, **_slice_kw(kw, s, e))
                 bar.update(e - s)
     except (ValueError, TypeError) as e:
         raise SystemExit(f"ann: {e}") from None
@@ -267,6 +321,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="l2 = squared Euclidean, ip = 1 - inner product, cosine = 1 - cosine similarity")
     b.add_argument("--ids", help="optional file of one integer id per vector (.ivecs or .npy)")
     b.add_argument("--batch-size", type=int, default=100_000, help="vectors added per step")
+    b.add_argument("--tenants", help="--kind tenant: file of one tenant (integer) per vector (.ivecs or .npy)")
+    b.add_argument("--attributes", help="--kind hybrid: .npz of one column per attribute (int, datetime64 "
+                                        "or string)")
+    b.add_argument("--workload", help="--kind hybrid: text file of sample predicates, one a line, to partition by")
     b.add_argument("-o", "--output", required=True, help="index file to write")
     common(b)
     b.set_defaults(func=cmd_build)
@@ -280,6 +338,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--groundtruth", help="exact neighbour ids (.ivecs/.npy/.hdf5 'neighbors') to report recall@k")
     q.add_argument("--device", choices=["cpu", "cuda"], help="where to search (default: the index's device)")
     q.add_argument("--batch-size", type=int, default=10_000, help="queries per step")
+    q.add_argument("--tenant", type=int, help="tenant index: search this tenant's vectors")
+    q.add_argument("--budget", type=int, help="tenant index: vectors scanned per query")
+    q.add_argument("--predicate", help="hybrid index: one predicate for all queries, e.g. \"label == 3\"")
+    q.add_argument("--predicates", help="hybrid index: text file of one predicate per query")
     q.add_argument("-o", "--output", help="write result ids (.ivecs or .npy); -1 pads missing results")
     q.add_argument("--distances", help="write result distances (.fvecs or .npy)")
     common(q)

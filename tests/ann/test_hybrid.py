@@ -247,3 +247,30 @@ def test_scan_kernel_covered_flag_is_only_a_shortcut(rng):
         ref = brute(X, Q, [ok] * 7, 4)
         assert np.allclose(D, ref, atol=1e-3)
         assert ok[R].all()
+
+
+def test_cli_build_partition_and_query(tmp_path, data, capsys):
+    from ann.cli import main
+    from native.vecio import read_vectors, write_vectors
+
+    X, Q, attrs = data
+    write_vectors(str(tmp_path / "b.fvecs"), X)
+    write_vectors(str(tmp_path / "q.fvecs"), Q[:10])
+    np.savez(tmp_path / "a.npz", **{k: np.asarray(v) for k, v in attrs.items()})
+    (tmp_path / "w.txt").write_text("\n".join(p for p in predicates(300, np.random.default_rng(11))
+                                              if isinstance(p, str)))
+    preds = [f"label == {i % 10}" for i in range(10)]
+    (tmp_path / "p.txt").write_text("\n".join(preds))
+    assert main(["build", "--data", str(tmp_path / "b.fvecs"), "--kind", "hybrid", "--attributes",
+                 str(tmp_path / "a.npz"), "--workload", str(tmp_path / "w.txt"), "-o", str(tmp_path / "h.ann"),
+                 "--quiet"]) == 0
+    assert "partitions from the workload" in capsys.readouterr().out
+    assert main(["query", str(tmp_path / "h.ann"), "--queries", str(tmp_path / "q.fvecs"), "--predicates",
+                 str(tmp_path / "p.txt"), "-k", "5", "--batch-size", "3", "--distances",
+                 str(tmp_path / "d.npy"), "--quiet"]) == 0
+    D = read_vectors(str(tmp_path / "d.npy"))
+    masks = [numpy_mask(attrs, p) for p in preds]
+    assert np.allclose(D, brute(X, Q[:10], masks, 5), atol=0.5)
+    with pytest.raises(SystemExit, match="unknown attribute 'colour'"):
+        main(["query", str(tmp_path / "h.ann"), "--queries", str(tmp_path / "q.fvecs"), "--predicate",
+              "colour == 1", "--quiet"])

@@ -189,3 +189,21 @@ def test_shortlists_partition_each_tenant(data, index):
         sizes = np.diff(ptr)
         leafy = index._child_count[nodes] == 0
         assert (sizes[~leafy] <= index.shortlist_size).all()
+
+
+def test_cli_build_and_query(tmp_path, data, capsys):
+    from ann.cli import main
+    from native.vecio import read_vectors, write_vectors
+
+    X, Q, owners = data
+    first = np.array([ts[0] for ts in owners], np.int64)
+    write_vectors(str(tmp_path / "b.fvecs"), X[:1000])
+    write_vectors(str(tmp_path / "q.fvecs"), Q[:10])
+    np.save(tmp_path / "t.npy", first[:1000, None])  # (n, 1), as --ids
+    assert main(["build", "--data", str(tmp_path / "b.fvecs"), "--kind", "tenant", "--tenants",
+                 str(tmp_path / "t.npy"), "-o", str(tmp_path / "t.ann"), "--quiet"]) == 0
+    assert main(["query", str(tmp_path / "t.ann"), "--queries", str(tmp_path / "q.fvecs"), "--tenant", "2",
+                 "--budget", "1000", "-k", "5", "-o", str(tmp_path / "r.npy"), "--quiet"]) == 0
+    I = read_vectors(str(tmp_path / "r.npy"))
+    rows = np.flatnonzero(first[:1000] == 2)
+    assert np.array_equal(I, exact(X, Q[:10], rows, 5)[1])
