@@ -110,6 +110,7 @@ class TenantIndex(Index):
         self._words = np.zeros(0, np.int64)
         self._bloom_off = np.empty(0, np.int64)
         self._bloom_nw = np.empty(0, np.int64)
+        self._rows_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (live?, live, slot)
         self._changes = 0  # grants/revokes since the Bloom filters were built
         self._bloom_dirty = True
 
@@ -406,13 +407,15 @@ class TenantIndex(Index):
             raise ValueError(f"tenant must be one integer or an ({nq},) int array, got {t_arr.dtype} {t_arr.shape}")
         if self._bloom_dirty:
             self.rebuild()
-        live = np.flatnonzero(~self._deleted)
-        row_ok = ~self._deleted
+        if self._rows_cache is None or self._rows_cache[0].shape[0] != self._X.shape[0]:
+            live = np.flatnonzero(~self._deleted)
+            slot_of = np.full(self._X.shape[0], -1, np.int64)
+            slot_of[live] = np.arange(live.size)
+            self._rows_cache = (~self._deleted, live, slot_of)
+        row_ok, live, slot_of = self._rows_cache
         if allowed is not None:
             row_ok = np.zeros(self._X.shape[0], bool)
             row_ok[live[allowed]] = True
-        slot_of = np.full(self._X.shape[0], -1, np.int64)
-        slot_of[live] = np.arange(live.size)
         D = np.full((nq, k), np.inf, np.float32)
         S = np.full((nq, k), -1, np.int64)
         for t in np.unique(t_arr).tolist():
@@ -438,6 +441,7 @@ class TenantIndex(Index):
                 self._members[t] = m[keep]
                 self._shortlists.pop(t, None)
         self._ids = self._labels[~self._deleted]
+        self._rows_cache = None
         self._bloom_dirty = True
 
     # ----------------------------------------------------------------- sizes and files

@@ -271,6 +271,8 @@ def test_cli_build_partition_and_query(tmp_path, data, capsys):
     D = read_vectors(str(tmp_path / "d.npy"))
     masks = [numpy_mask(attrs, p) for p in preds]
     assert np.allclose(D, brute(X, Q[:10], masks, 5), atol=0.5)
+    assert main(["info", str(tmp_path / "h.ann"), "--json"]) == 0
+    assert '"kind": "hybrid"' in capsys.readouterr().out
     with pytest.raises(SystemExit, match="unknown attribute 'colour'"):
         main(["query", str(tmp_path / "h.ann"), "--queries", str(tmp_path / "q.fvecs"), "--predicate",
               "colour == 1", "--quiet"])

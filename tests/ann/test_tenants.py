@@ -207,3 +207,5 @@ def test_cli_build_and_query(tmp_path, data, capsys):
     I = read_vectors(str(tmp_path / "r.npy"))
     rows = np.flatnonzero(first[:1000] == 2)
     assert np.array_equal(I, exact(X, Q[:10], rows, 5)[1])
+    assert main(["info", str(tmp_path / "t.ann"), "--json"]) == 0
+    assert '"kind": "tenant"' in capsys.readouterr().out
