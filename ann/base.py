@@ -180,8 +180,8 @@ class Index:
                     raise ValueError(f"id {int(ids[present][0])} is already in the index")
         if n == 0:
             return ids
-        self._add(X, ids)
-        self._ids = np.concatenate([self._ids, ids])
+        slot_ids = self._add(X, ids)  # an index that reuses slots returns its new slot -> id map
+        self._ids = np.concatenate([self._ids, ids]) if slot_ids is None else slot_ids
         self._next_id = max(self._next_id, int(ids.max()) + 1)
         self._sorted = None
         return ids

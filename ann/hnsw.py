@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import threading
+
 import numba
 import numpy as np
 
@@ -12,6 +14,10 @@ from native.distance import normalize_rows
 from native.kernels import hnsw as _k
 
 _DEFAULT_EF = 64
+# A parallel insertion round inserts at most this fraction of the current graph size at
+# once (every element of a round searches the graph as it was before the round).
+_ROUND_FRACTION = 0.02
+_MIN_ROUND = 16  # smaller rounds are inserted one element at a time
 
 
 def _positive_int(name: str, v: Any, low: int = 1) -> int:
@@ -65,8 +71,11 @@ class HNSWIndex(Index):
     kind = "hnsw"
 
     def __init__(self, dim: int, metric: str = "l2", M: int = 16, ef_construction: int = 200,
-                 seed: int = 100):
+                 seed: int = 100, keep_pruned: bool = False):
         super().__init__(dim, metric)
+        self.keep_pruned = bool(keep_pruned)
+        self._pool: list[tuple[np.ndarray, np.ndarray]] = []  # reusable visited sets
+        self._pool_lock = threading.Lock()
         self.M = _positive_int("M", M, 2)
         self.M0 = 2 * self.M
         self.ef_construction = _positive_int("ef_construction", ef_construction)
@@ -90,10 +99,10 @@ class HNSWIndex(Index):
         """Nodes of the live elements, in slot order (slot p of the base is node live[p])."""
         return np.flatnonzero(~self._deleted[: self._n])
 
-    def _grow(self, need: int, need_rows: int) -> None:
+    def _grow(self, need: int, need_rows: int, exact: bool = False) -> None:
         cap = self._X.shape[0]
         if need > cap:
-            cap = max(need, 2 * cap, 1024)
+            cap = need if exact else max(need, 2 * cap, 1024)
 
             def g(a, fill=0):
                 out = np.full((cap,) + a.shape[1:], fill, a.dtype)
@@ -109,7 +118,7 @@ class HNSWIndex(Index):
             self._labels = g(self._labels, -1)
         rcap = self._U.shape[0]
         if need_rows > rcap:
-            rcap = max(need_rows, 2 * rcap, 256)
+            rcap = need_rows if exact else max(need_rows, 2 * rcap, 256)
             U = np.zeros((rcap, self.M), np.int32)
             U[: self._rows] = self._U[: self._rows]
             cu = np.zeros(rcap, np.int32)
@@ -122,9 +131,50 @@ class HNSWIndex(Index):
         return np.floor(-np.log(u) / np.log(self.M)).astype(np.int32)
 
     # ----------------------------------------------------------------- protocol
-    def _add(self, X: np.ndarray, ids: np.ndarray) -> None:
+    def add(self, X: Any, ids: Any = None, replace_deleted: bool = False) -> np.ndarray:
+        """Add vectors (see :meth:`ann.Index.add`).
+
+        Args:
+            replace_deleted: put new vectors into the slots of removed elements first
+                (hnswlib's ``replace_deleted``): links to those slots are repaired, the
+                new vectors are inserted there, and the graph does not grow until the
+                removed slots are used up.
+        """
+        self._replace = bool(replace_deleted)
+        try:
+            return super().add(X, ids)
+        finally:
+            self._replace = False
+
+    def _add(self, X: np.ndarray, ids: np.ndarray):
         if self.metric == "cosine":
             X = normalize_rows(X)
+        if getattr(self, "_replace", False) and self._deleted[: self._n].any():
+            return self._add_replacing(X, ids)
+        self._append(X, ids)
+        return None
+
+    def _add_replacing(self, X: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        free = np.flatnonzero(self._deleted[: self._n])[: X.shape[0]].astype(np.int32)
+        r = free.size
+        reuse = np.zeros(self._n, np.bool_)
+        reuse[free] = True
+        _k.repair_links(reuse, *self._arrays(), self._n, self.M, self.M0, self._metric_flag, self.keep_pruned)
+        if reuse[self._ep[0]]:
+            lv = np.where(reuse, -1, self._levels[: self._n])
+            self._ep[:] = (int(np.argmax(lv)), int(lv.max())) if lv.max() >= 0 else (-1, -1)
+        self._X[free] = X[:r]
+        self._labels[free] = ids[:r]
+        self._deleted[free] = False
+        self._c0[free] = 0
+        for node in free:  # their upper rows
+            self._cu[self._offs[node] : self._offs[node] + self._levels[node]] = 0
+        self._insert(free, start=self._n - r)
+        if r < X.shape[0]:
+            self._append(X[r:], ids[r:])
+        return self._labels[self._live_nodes()]
+
+    def _append(self, X: np.ndarray, ids: np.ndarray) -> None:
         n = X.shape[0]
         n0 = self._n
         lv = self._random_levels(n0, n)
@@ -136,12 +186,82 @@ class HNSWIndex(Index):
         self._offs[n0 : n0 + n] = offs
         self._labels[n0 : n0 + n] = ids
         self._deleted[n0 : n0 + n] = False
-        vis = np.zeros(self._X.shape[0], np.uint32)
-        _k.insert_range(self._X, self._levels, self._L0, self._c0, self._U, self._cu, self._offs,
-                        self._ep, self.M, self.M0, self.ef_construction, self._metric_flag,
-                        n0, n0 + n, vis, np.uint32(0))
+        self._c0[n0 : n0 + n] = 0
+        self._cu[self._rows : need_rows] = 0
         self._n = n0 + n
         self._rows = need_rows
+        self._insert(np.arange(n0, n0 + n, dtype=np.int32), start=n0 - int(self._deleted[:n0].sum()))
+
+    def _insert(self, nodes: np.ndarray, start: int) -> None:
+        """Link ``nodes`` (vectors, levels and offsets set, no links yet) into the graph.
+
+        Rounds of up to ``_ROUND_FRACTION`` of the graph's current size are planned in
+        parallel against the graph as it stands and then linked (reverse links grouped by
+        target), so the graph depends on the seed and the adds, not on the thread count.
+        Elements that would raise the top layer are inserted one at a time.
+        """
+        a = self._arrays()
+        kp = self.keep_pruned
+        vis, tags = self._take_visited()
+        try:
+            pos, size = 0, start
+            while pos < nodes.size:
+                b = max(1, int(_ROUND_FRACTION * size))
+                chunk = nodes[pos : pos + b]
+                top = int(self._ep[1])
+                tall = self._levels[chunk] > top
+                if b < _MIN_ROUND or self._ep[0] < 0:
+                    tags[0] = _k.insert_serial(chunk, *a, self._ep, self.M, self.M0, self.ef_construction,
+                                               self._metric_flag, kp, vis[0], tags[0])
+                else:
+                    flat = chunk[~tall]
+                    L = int(min(self._levels[flat].max(initial=0), top)) + 1
+                    out = np.zeros((flat.size, L, self.M), np.int32)
+                    outc = np.zeros((flat.size, L), np.int32)
+                    _k.plan_batch(flat, *a, self._ep, self.M, self.ef_construction, self._metric_flag,
+                                  kp, vis, tags, out, outc)
+                    _k.link_batch(flat, out, outc, self._X, *a[2:], self.M, self.M0, self._metric_flag, kp)
+                    if tall.any():
+                        tags[0] = _k.insert_serial(chunk[tall], *a, self._ep, self.M, self.M0,
+                                                   self.ef_construction, self._metric_flag, kp, vis[0], tags[0])
+                pos += chunk.size
+                size += chunk.size
+        finally:
+            self._give_visited(vis, tags)
+
+    def _arrays(self):
+        return (self._X, self._levels, self._L0, self._c0, self._U, self._cu, self._offs)
+
+    def _take_visited(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-chunk visited sets sized for the current capacity, from a pool (thread-safe)."""
+        nchunks = 4 * numba.get_num_threads()
+        cap = self._X.shape[0]
+        with self._pool_lock:
+            while self._pool:
+                vis, tags = self._pool.pop()
+                if vis.shape[0] >= nchunks and vis.shape[1] >= cap:
+                    return vis, tags
+        return np.zeros((nchunks, cap), np.uint32), np.zeros(nchunks, np.uint32)
+
+    def _give_visited(self, vis: np.ndarray, tags: np.ndarray) -> None:
+        with self._pool_lock:
+            if len(self._pool) < 4:
+                self._pool.append((vis, tags))
+
+    def resize(self, capacity: int) -> None:
+        """Reserve room for ``capacity`` elements (removed ones count until compacted), so
+        that later adds up to it allocate nothing. Raises ValueError below the current size."""
+        capacity = _positive_int("capacity", capacity, 0)
+        if capacity < self._n:
+            raise ValueError(f"capacity {capacity} is below the {self._n} elements held; "
+                             f"compact() first to drop removed ones")
+        expected_rows = int(np.ceil(capacity / (self.M - 1))) if capacity else 0
+        self._grow(capacity, self._rows + max(0, expected_rows - self._rows), exact=True)
+
+    @property
+    def capacity(self) -> int:
+        """Elements the allocated arrays hold before the next growth."""
+        return int(self._X.shape[0])
 
     def _search(self, Q: np.ndarray, k: int, allowed: np.ndarray | None, ef: int | None = None):
         """Beam search with width ``max(k, ef)`` (``ef`` default 64)."""
@@ -154,18 +274,66 @@ class HNSWIndex(Index):
         mask[live if allowed is None else live[allowed]] = True
         if not mask.any() or nq == 0:
             return np.full((nq, k), np.inf, np.float32), np.full((nq, k), -1, np.int64)
-        nchunks = max(1, min(nq, 4 * numba.get_num_threads()))
-        D, nodes = _k.search_batch(np.ascontiguousarray(Q), self._X, self._L0, self._c0, self._U,
-                                   self._cu, self._offs, self._ep, self._n, k, ef,
-                                   self._metric_flag, mask, nchunks)
+        vis, tags = self._take_visited()
+        try:
+            nchunks = max(1, min(nq, vis.shape[0]))
+            D, nodes = _k.search_batch(np.ascontiguousarray(Q), self._X, self._L0, self._c0, self._U,
+                                       self._cu, self._offs, self._ep, k, ef, self._metric_flag, mask,
+                                       vis[:nchunks], tags[:nchunks])
+        finally:
+            self._give_visited(vis, tags)
+        return D, self._slot_of_node(live)[np.maximum(nodes, 0)] * (nodes >= 0) - (nodes < 0)
+
+    def _slot_of_node(self, live: np.ndarray) -> np.ndarray:
         slot_of = np.full(self._n, -1, np.int64)
         slot_of[live] = np.arange(live.size)
-        return D, np.where(nodes >= 0, slot_of[np.maximum(nodes, 0)], -1)
+        return slot_of
 
     def _remove(self, slots: np.ndarray) -> None:
         live = self._live_nodes()
         self._deleted[live[slots]] = True
         self._ids = self._labels[self._live_nodes()]
+
+    def compact(self) -> int:
+        """Drop removed elements for good: links that pointed to them are repaired (each
+        affected list is rebuilt with the heuristic from its live links and the removed
+        neighbours' live links), nodes are renumbered and the space is reclaimed.
+        Returns the number of elements dropped. Search results keep their ids."""
+        dead = self._deleted[: self._n].copy()
+        nd = int(dead.sum())
+        if nd == 0:
+            return 0
+        _k.repair_links(dead, *self._arrays(), self._n, self.M, self.M0, self._metric_flag, self.keep_pruned)
+        live = np.flatnonzero(~dead)
+        new_of = np.full(self._n, -1, np.int64)
+        new_of[live] = np.arange(live.size)
+        n = live.size
+        lv = self._levels[live]
+        offs = np.concatenate([[0], np.cumsum(lv[:-1], dtype=np.int64)]) if n else np.empty(0, np.int64)
+        rows = int(lv.sum())
+        L0 = self._L0[live]
+        L0 = np.where(np.arange(self.M0)[None, :] < self._c0[live][:, None], new_of[L0], 0).astype(np.int32)
+        old_rows = (self._offs[live][:, None] + np.arange(lv.max(initial=0))[None, :])[
+            np.arange(lv.max(initial=0))[None, :] < lv[:, None]]
+        U = self._U[old_rows]
+        cu = self._cu[old_rows]
+        U = np.where(np.arange(self.M)[None, :] < cu[:, None], new_of[U], 0).astype(np.int32)
+        self._X = np.ascontiguousarray(self._X[live])
+        self._levels, self._offs, self._L0, self._c0 = lv.copy(), offs, L0, self._c0[live].copy()
+        self._U, self._cu = np.ascontiguousarray(U.reshape(rows, self.M)), cu.copy()
+        self._deleted = np.zeros(n, np.bool_)
+        self._labels = self._labels[live].copy()
+        self._n, self._rows = n, rows
+        if n == 0:
+            self._ep = np.array([-1, -1], np.int64)
+        elif new_of[self._ep[0]] >= 0:
+            self._ep = np.array([new_of[self._ep[0]], self._ep[1]], np.int64)
+        else:
+            top = int(lv.max())
+            self._ep = np.array([int(np.flatnonzero(lv == top)[0]), top], np.int64)
+        with self._pool_lock:
+            self._pool.clear()
+        return nd
 
     # ----------------------------------------------------------------- introspection
     @property

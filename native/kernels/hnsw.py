@@ -30,6 +30,32 @@ def _dist(a, b, metric):
     return ip_dist(a, b)
 
 
+@njit(cache=True, nogil=True, fastmath=True)
+def _l2_row(q, X, e):
+    s = np.float32(0.0)
+    for i in range(q.shape[0]):
+        t = q[i] - X[e, i]
+        s += t * t
+    return s
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _ip_row(q, X, e):
+    s = np.float32(0.0)
+    for i in range(q.shape[0]):
+        s += q[i] * X[e, i]
+    return np.float32(1.0) - s
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _dist_row(q, X, e, metric):
+    """Distance from ``q`` to row ``e`` of ``X`` without making a view of the row (a view
+    costs a reference-count round trip per distance in the search's inner loop)."""
+    if metric == 0:
+        return _l2_row(q, X, e)
+    return _ip_row(q, X, e)
+
+
 # --------------------------------------------------------------------------- binary heaps
 # A heap is (keys float32, vals int32, size held by the caller); it is a min-heap on keys.
 # The result set is a max-heap by distance, stored as a min-heap on -distance.
@@ -90,8 +116,8 @@ def _next_tag(vis, tag):
 def _links(L0, c0, U, cu, offs, node, layer):
     """(link row, count array, index into the count array) of ``node`` on ``layer``."""
     if layer == 0:
-        return L0[node], c0, node
-    r = offs[node] + layer - 1
+        return L0[node], c0, np.int64(node)
+    r = np.int64(offs[node] + layer - 1)
     return U[r], cu, r
 
 
@@ -108,12 +134,14 @@ def _search_layer(q, X, L0, c0, U, cu, offs, eps, n_eps, ef, layer, metric, vis,
     """
     nc = 0
     nr = 0
+    nb = np.empty(max(L0.shape[1], U.shape[1]), np.int32)
+    nbd = np.empty(nb.shape[0], np.float32)
     for e in range(n_eps):
         node = eps[e]
         if vis[node] == tag:
             continue
         vis[node] = tag
-        d = _dist(q, X[node], metric)
+        d = _dist_row(q, X, node, metric)
         nc = _heap_push(ck, cv, nc, d, node)
         if (not use_mask) or mask[node]:
             nr = _heap_push(rk, rv, nr, -d, node)
@@ -127,12 +155,20 @@ def _search_layer(q, X, L0, c0, U, cu, offs, eps, n_eps, ef, layer, metric, vis,
             break
         nc = _heap_pop(ck, cv, nc)
         row, cnt, ci = _links(L0, c0, U, cu, offs, c, layer)
+        # first the unvisited links, then their distances in one independent run (the
+        # loads of different rows overlap), then the heap updates
+        nn = 0
         for j in range(cnt[ci]):
             e = row[j]
-            if vis[e] == tag:
-                continue
-            vis[e] = tag
-            de = _dist(q, X[e], metric)
+            if vis[e] != tag:
+                vis[e] = tag
+                nb[nn] = e
+                nn += 1
+        for j in range(nn):
+            nbd[j] = _dist_row(q, X, nb[j], metric)
+        for j in range(nn):
+            e = nb[j]
+            de = nbd[j]
             bound = -rk[0] if nr >= ef else np.float32(np.inf)
             if de < bound:
                 nc = _heap_push(ck, cv, nc, de, e)
@@ -141,6 +177,14 @@ def _search_layer(q, X, L0, c0, U, cu, offs, eps, n_eps, ef, layer, metric, vis,
                     if nr > ef:
                         nr = _heap_pop(rk, rv, nr)
     return nr
+
+
+@njit(cache=True, nogil=True)
+def _search_buffers(n, ef):
+    """Candidate heap (n + 1), result heap, sorted results and entry points (ef + 2)."""
+    return (np.empty(n + 1, np.float32), np.empty(n + 1, np.int32), np.empty(ef + 2, np.float32),
+            np.empty(ef + 2, np.int32), np.empty(ef + 2, np.float32), np.empty(ef + 2, np.int32),
+            np.empty(ef + 2, np.int32))
 
 
 @njit(cache=True, nogil=True)
@@ -163,7 +207,7 @@ def _greedy(q, X, L0, c0, U, cu, offs, cur, curd, layer, metric):
         row, cnt, ci = _links(L0, c0, U, cu, offs, cur, layer)
         for j in range(cnt[ci]):
             e = row[j]
-            d = _dist(q, X[e], metric)
+            d = _dist_row(q, X, e, metric)
             if d < curd:
                 curd = d
                 cur = e
@@ -173,12 +217,13 @@ def _greedy(q, X, L0, c0, U, cu, offs, cur, curd, layer, metric):
 
 # --------------------------------------------------------------------------- SELECT-NEIGHBORS-HEURISTIC (Alg. 4)
 @njit(cache=True, nogil=True)
-def _select_heuristic(X, cd, ci, n, m, metric, outi):
-    """Alg. 4 (extendCandidates = keepPrunedConnections = false, as hnswlib).
+def _select_heuristic(X, cd, ci, n, m, metric, keep_pruned, outi):
+    """Alg. 4 without extendCandidates (as hnswlib).
 
     ``cd, ci[:n]``: candidates with their distances to the base element, ascending.
     A candidate is kept when it is closer to the base than to every element kept so far.
-    Writes at most ``m`` nodes to ``outi``; returns how many.
+    With ``keep_pruned`` the discarded candidates fill the remaining places, nearest first
+    (the paper's keepPrunedConnections). Writes at most ``m`` nodes to ``outi``; returns how many.
     """
     if n <= m:
         for j in range(n):
@@ -197,108 +242,274 @@ def _select_heuristic(X, cd, ci, n, m, metric, outi):
         if good:
             outi[r] = e
             r += 1
+    if keep_pruned and r < m:
+        for j in range(n):
+            if r >= m:
+                break
+            if not _contains(outi, r, ci[j]):
+                outi[r] = ci[j]
+                r += 1
     return r
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _contains(a, n, v):
+    for t in range(n):
+        if a[t] == v:
+            return True
+    return False
+
+
 @njit(cache=True, nogil=True)
-def _sort_small(d, i, n):
-    """Insertion sort of (d, i)[:n] ascending by d."""
-    for a in range(1, n):
-        kd = d[a]
-        ki = i[a]
-        b = a - 1
-        while b >= 0 and d[b] > kd:
-            d[b + 1] = d[b]
-            i[b + 1] = i[b]
-            b -= 1
-        d[b + 1] = kd
-        i[b + 1] = ki
+def _shrink(X, row, cnt, ci, base, extra, n_extra, mmax, metric, keep_pruned):
+    """Links of ``base``: its current ``row[:cnt[ci]]`` plus ``extra[:n_extra]``; when they
+    exceed ``mmax`` the heuristic keeps ``mmax`` of them (hnswlib's shrinking rule)."""
+    ne = cnt[ci]
+    if ne + n_extra <= mmax:
+        for j in range(n_extra):
+            row[ne + j] = extra[j]
+        cnt[ci] = ne + n_extra
+        return
+    tot = ne + n_extra
+    sd = np.empty(tot, np.float32)
+    si = np.empty(tot, np.int32)
+    for t in range(ne):
+        si[t] = row[t]
+    for t in range(n_extra):
+        si[ne + t] = extra[t]
+    for t in range(tot):
+        sd[t] = _dist(X[base], X[si[t]], metric)
+    order = np.argsort(sd, kind="mergesort")
+    sd2 = sd[order]
+    si2 = si[order]
+    cnt[ci] = _select_heuristic(X, sd2, si2, tot, mmax, metric, keep_pruned, row)
 
 
 # --------------------------------------------------------------------------- INSERT (Alg. 1)
 @njit(cache=True, nogil=True)
-def insert_range(X, levels, L0, c0, U, cu, offs, ep, M, M0, efc, metric, n0, n1, vis, tag):
-    """Insert nodes ``n0 .. n1-1`` one after another (deterministic). Returns the last tag.
+def _plan_links(node, X, levels, L0, c0, U, cu, offs, ep_node, top, M, efc, metric, keep_pruned,
+                vis, tag, ck, cv, rk, rv, wd, wi, eps, out, outc):
+    """Alg. 1 for one element against the current graph, without writing it: greedy descent
+    from the entry point through the layers above the element's level, then on each of its
+    layers (<= ``top``) a beam search with ``efc`` and the heuristic's ``M`` links, written to
+    ``out[layer, :outc[layer]]``. Returns the last visited-tag used."""
+    lvl = levels[node]
+    q = X[node]
+    cur = np.int32(ep_node)
+    curd = _dist(q, X[cur], metric)
+    for layer in range(top, lvl, -1):
+        cur, curd = _greedy(q, X, L0, c0, U, cu, offs, cur, curd, layer, metric)
+    eps[0] = cur
+    n_eps = 1
+    dummy = np.empty(0, np.bool_)
+    for layer in range(min(lvl, top), -1, -1):
+        tag = _next_tag(vis, tag)
+        nr = _search_layer(q, X, L0, c0, U, cu, offs, eps, n_eps, efc, layer, metric, vis, tag,
+                           ck, cv, rk, rv, False, dummy)
+        nw = _drain_sorted(rk, rv, nr, wd, wi)
+        outc[layer] = _select_heuristic(X, wd, wi, nw, M, metric, keep_pruned, out[layer])
+        for j in range(nw):
+            eps[j] = wi[j]
+        n_eps = nw
+    return tag
 
-    Each node: greedy descent from the entry point through the layers above its level,
-    then on each of its layers a beam search with ``efc``, the heuristic picks ``M`` links,
-    and every new neighbour links back, shrinking its list to ``M`` (``M0`` on layer 0)
-    with the heuristic when it overflows.
+
+@njit(cache=True, nogil=True)
+def insert_serial(nodes, X, levels, L0, c0, U, cu, offs, ep, M, M0, efc, metric, keep_pruned, vis, tag):
+    """Insert ``nodes`` one after another (Alg. 1), updating the entry point ``ep``.
+
+    Each element links to the ``M`` nodes the heuristic picks on each of its layers; every
+    new neighbour links back, shrinking its list to ``M`` (``M0`` on layer 0) with the
+    heuristic when it overflows. Returns the last visited-tag.
     """
     cap = X.shape[0]
-    ck = np.empty(cap + 1, np.float32)
-    cv = np.empty(cap + 1, np.int32)
-    rk = np.empty(efc + 2, np.float32)
-    rv = np.empty(efc + 2, np.int32)
-    wd = np.empty(efc + 2, np.float32)
-    wi = np.empty(efc + 2, np.int32)
-    sel = np.empty(M0 + 1, np.int32)
-    sd = np.empty(M0 + 1, np.float32)
-    si = np.empty(M0 + 1, np.int32)
-    eps = np.empty(efc + 2, np.int32)
-    dummy = np.empty(0, np.bool_)
-    for node in range(n0, n1):
+    ck, cv, rk, rv, wd, wi, eps = _search_buffers(cap, efc)
+    one = np.empty(1, np.int32)
+    for t in range(nodes.shape[0]):
+        node = nodes[t]
         lvl = levels[node]
         c0[node] = 0
-        for t in range(lvl):
-            cu[offs[node] + t] = 0
+        for r in range(lvl):
+            cu[offs[node] + r] = 0
         if ep[0] < 0:
             ep[0] = node
             ep[1] = lvl
             continue
-        q = X[node]
-        cur = np.int32(ep[0])
         top = ep[1]
-        curd = _dist(q, X[cur], metric)
-        for layer in range(top, lvl, -1):
-            cur, curd = _greedy(q, X, L0, c0, U, cu, offs, cur, curd, layer, metric)
-        eps[0] = cur
-        n_eps = 1
-        for layer in range(min(lvl, top), -1, -1):
-            tag = _next_tag(vis, tag)
-            nr = _search_layer(q, X, L0, c0, U, cu, offs, eps, n_eps, efc, layer, metric, vis, tag,
-                               ck, cv, rk, rv, False, dummy)
-            nw = _drain_sorted(rk, rv, nr, wd, wi)
+        out = np.zeros((min(lvl, top) + 1, M), np.int32)
+        outc = np.zeros(min(lvl, top) + 1, np.int32)
+        tag = _plan_links(node, X, levels, L0, c0, U, cu, offs, ep[0], top, M, efc, metric,
+                          keep_pruned, vis, tag, ck, cv, rk, rv, wd, wi, eps, out, outc)
+        one[0] = node
+        for layer in range(min(lvl, top) + 1):
+            row, cnt, ci = _links(L0, c0, U, cu, offs, node, layer)
+            for j in range(outc[layer]):
+                row[j] = out[layer, j]
+            cnt[ci] = outc[layer]
             mmax = M0 if layer == 0 else M
-            ns = _select_heuristic(X, wd, wi, nw, M, metric, sel)
-            row, cnt, cidx = _links(L0, c0, U, cu, offs, node, layer)
-            for j in range(ns):
-                row[j] = sel[j]
-            cnt[cidx] = ns
-            for j in range(ns):
-                e = sel[j]
+            for j in range(outc[layer]):
+                e = out[layer, j]
                 erow, ecnt, eci = _links(L0, c0, U, cu, offs, e, layer)
-                ne = ecnt[eci]
-                if ne < mmax:
-                    erow[ne] = node
-                    ecnt[eci] = ne + 1
-                else:
-                    for t in range(ne):
-                        si[t] = erow[t]
-                        sd[t] = _dist(X[e], X[erow[t]], metric)
-                    si[ne] = node
-                    sd[ne] = _dist(X[e], q, metric)
-                    _sort_small(sd, si, ne + 1)
-                    ecnt[eci] = _select_heuristic(X, sd, si, ne + 1, mmax, metric, erow)
-            for j in range(nw):
-                eps[j] = wi[j]
-            n_eps = nw
+                _shrink(X, erow, ecnt, eci, e, one, 1, mmax, metric, keep_pruned)
         if lvl > top:
             ep[0] = node
             ep[1] = lvl
     return tag
 
 
+@njit(cache=True, nogil=True, parallel=True)
+def plan_batch(nodes, X, levels, L0, c0, U, cu, offs, ep, M, efc, metric, keep_pruned, vis, tags, out, outc):
+    """Phase 1 of a parallel insertion round: every element of ``nodes`` searches the graph
+    as it stands (read only) for its links, ``out[b, layer, :outc[b, layer]]``.
+
+    ``vis`` (nchunks, cap) uint32 and ``tags`` (nchunks,) are per-chunk visited sets; the
+    batch is split into ``nchunks`` contiguous chunks run in parallel.
+    """
+    B = nodes.shape[0]
+    nchunks = vis.shape[0]
+    cap = X.shape[0]
+    step = (B + nchunks - 1) // nchunks
+    for c in prange(nchunks):
+        b0 = c * step
+        b1 = min(B, b0 + step)
+        if b0 >= b1:
+            continue
+        ck, cv, rk, rv, wd, wi, eps = _search_buffers(cap, efc)
+        tag = tags[c]
+        for b in range(b0, b1):
+            tag = _plan_links(nodes[b], X, levels, L0, c0, U, cu, offs, ep[0], ep[1], M, efc,
+                              metric, keep_pruned, vis[c], tag, ck, cv, rk, rv, wd, wi, eps,
+                              out[b], outc[b])
+        tags[c] = tag
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def link_batch(nodes, out, outc, X, L0, c0, U, cu, offs, M, M0, metric, keep_pruned):
+    """Phase 2 of a parallel insertion round: write the planned links of ``nodes`` and add
+    the reverse links, grouped by target so that each target's list is rewritten (and
+    shrunk with the heuristic) by exactly one thread. Results do not depend on the number
+    of threads."""
+    B = nodes.shape[0]
+    L = out.shape[1]
+    for b in prange(B):
+        node = nodes[b]
+        for j in range(outc[b, 0]):
+            L0[node, j] = out[b, 0, j]
+        c0[node] = outc[b, 0]
+        for layer in range(1, L):
+            if outc[b, layer] > 0:
+                r = offs[node] + layer - 1
+                for j in range(outc[b, layer]):
+                    U[r, j] = out[b, layer, j]
+                cu[r] = outc[b, layer]
+    E = 0
+    for b in range(B):
+        for layer in range(L):
+            E += outc[b, layer]
+    cap = np.int64(X.shape[0])
+    key = np.empty(E, np.int64)
+    src = np.empty(E, np.int32)
+    t = 0
+    for b in range(B):
+        for layer in range(L):
+            for j in range(outc[b, layer]):
+                key[t] = layer * cap + out[b, layer, j]
+                src[t] = nodes[b]
+                t += 1
+    order = np.argsort(key, kind="mergesort")  # stable: sources keep batch order
+    starts = np.empty(E + 1, np.int64)
+    ng = 0
+    for t in range(E):
+        if t == 0 or key[order[t]] != key[order[t - 1]]:
+            starts[ng] = t
+            ng += 1
+    starts[ng] = E
+    for g in prange(ng):
+        _link_group(starts[g], starts[g + 1], key, src, order, cap, X, L0, c0, U, cu, offs, M, M0,
+                    metric, keep_pruned)
+
+
+@njit(cache=True, nogil=True)
+def _link_group(s0, s1, key, src, order, cap, X, L0, c0, U, cu, offs, M, M0, metric, keep_pruned):
+    """Add the reverse links ``src[order[s0:s1]]`` to the one target they share."""
+    kk = key[order[s0]]
+    layer = kk // cap
+    e = np.int32(kk - layer * cap)
+    extra = np.empty(s1 - s0, np.int32)
+    for t in range(s0, s1):
+        extra[t - s0] = src[order[t]]
+    row, cnt, ci = _links(L0, c0, U, cu, offs, e, layer)
+    _shrink(X, row, cnt, ci, e, extra, s1 - s0, M0 if layer == 0 else M, metric, keep_pruned)
+
+
+# --------------------------------------------------------------------------- repair after deletes
+@njit(cache=True, nogil=True)
+def _repair_node(node, dead, X, levels, L0, c0, U, cu, offs, M, M0, metric, keep_pruned):
+    """Repair ``node``'s lists (see :func:`repair_links`); returns the links it dropped."""
+    dropped = 0
+    for layer in range(levels[node] + 1):
+        row, cnt, ci = _links(L0, c0, U, cu, offs, node, layer)
+        ne = cnt[ci]
+        nd = 0
+        for j in range(ne):
+            if dead[row[j]]:
+                nd += 1
+        if nd == 0:
+            continue
+        dropped += nd
+        mmax = M0 if layer == 0 else M
+        cand = np.empty(ne + nd * mmax, np.int32)
+        nc = 0
+        for j in range(ne):
+            if not dead[row[j]]:
+                cand[nc] = row[j]
+                nc += 1
+        for j in range(ne):
+            e = row[j]
+            if not dead[e]:
+                continue
+            erow, ecnt, eci = _links(L0, c0, U, cu, offs, e, layer)
+            for t in range(ecnt[eci]):
+                f = erow[t]
+                if not (dead[f] or f == node or _contains(cand, nc, f)):
+                    cand[nc] = f
+                    nc += 1
+        cd = np.empty(nc, np.float32)
+        for j in range(nc):
+            cd[j] = _dist(X[node], X[cand[j]], metric)
+        order = np.argsort(cd, kind="mergesort")
+        cnt[ci] = _select_heuristic(X, cd[order], cand[:nc][order], nc, mmax, metric, keep_pruned, row)
+    return dropped
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def repair_links(dead, X, levels, L0, c0, U, cu, offs, n, M, M0, metric, keep_pruned):
+    """Drop links to ``dead`` nodes from every live node's lists, replacing them with the
+    dead neighbours' own live links (two hops through the removed node), chosen with the
+    heuristic. Each live node rewrites only its own rows and reads only its own and dead
+    rows, so nodes are repaired in parallel without races. Returns links dropped."""
+    dropped = np.zeros(n, np.int64)
+    for node in prange(n):
+        if not dead[node]:
+            dropped[node] = _repair_node(node, dead, X, levels, L0, c0, U, cu, offs, M, M0, metric,
+                                         keep_pruned)
+    return dropped.sum()
+
+
 # --------------------------------------------------------------------------- K-NN-SEARCH (Alg. 5)
 @njit(cache=True, nogil=True, parallel=True)
-def search_batch(Q, X, L0, c0, U, cu, offs, ep, n, k, ef, metric, mask, nchunks):
-    """k nearest live (``mask``) nodes of each query; parallel over query chunks.
+def search_batch(Q, X, L0, c0, U, cu, offs, ep, k, ef, metric, mask, vis, tags):
+    """k nearest ``mask``-ed nodes of each query (Alg. 5); parallel over query chunks.
 
     ``mask`` (n,) bool: nodes that may be returned (live and passing the filter); every
-    node is traversed. Returns (D (nq, k) float32 ascending, I (nq, k) int64 nodes),
-    padded with inf / -1.
+    node is traversed, so a selective filter still finds k allowed nodes when they are
+    reachable. ``vis`` (nchunks, >= n) uint32 and ``tags`` (nchunks,) are reusable visited
+    sets, one per chunk of queries. Returns (D (nq, k) float32 ascending, I (nq, k) int64
+    nodes), padded with inf / -1.
     """
     nq = Q.shape[0]
+    n = mask.shape[0]
+    nchunks = vis.shape[0]
     D = np.full((nq, k), np.inf, dtype=np.float32)
     I = np.full((nq, k), -1, dtype=np.int64)
     step = (nq + nchunks - 1) // nchunks
@@ -307,15 +518,8 @@ def search_batch(Q, X, L0, c0, U, cu, offs, ep, n, k, ef, metric, mask, nchunks)
         q1 = min(nq, q0 + step)
         if q0 >= q1:
             continue
-        vis = np.zeros(n, np.uint32)
-        tag = np.uint32(0)
-        ck = np.empty(n + 1, np.float32)
-        cv = np.empty(n + 1, np.int32)
-        rk = np.empty(ef + 2, np.float32)
-        rv = np.empty(ef + 2, np.int32)
-        wd = np.empty(ef + 2, np.float32)
-        wi = np.empty(ef + 2, np.int32)
-        eps = np.empty(1, np.int32)
+        tag = tags[c]
+        ck, cv, rk, rv, wd, wi, eps = _search_buffers(n, ef)
         for qi in range(q0, q1):
             q = Q[qi]
             cur = np.int32(ep[0])
@@ -323,11 +527,12 @@ def search_batch(Q, X, L0, c0, U, cu, offs, ep, n, k, ef, metric, mask, nchunks)
             for layer in range(ep[1], 0, -1):
                 cur, curd = _greedy(q, X, L0, c0, U, cu, offs, cur, curd, layer, metric)
             eps[0] = cur
-            tag = _next_tag(vis, tag)
-            nr = _search_layer(q, X, L0, c0, U, cu, offs, eps, 1, ef, 0, metric, vis, tag,
+            tag = _next_tag(vis[c], tag)
+            nr = _search_layer(q, X, L0, c0, U, cu, offs, eps, 1, ef, 0, metric, vis[c], tag,
                                ck, cv, rk, rv, True, mask)
             nw = _drain_sorted(rk, rv, nr, wd, wi)
             for j in range(min(k, nw)):
                 D[qi, j] = wd[j]
                 I[qi, j] = wi[j]
+        tags[c] = tag
     return D, I

@@ -110,6 +110,110 @@ def test_deterministic_build(sift5k):
     assert not np.array_equal(sa["levels"], sc["levels"])
 
 
+def test_parallel_build_independent_of_thread_count(sift5k):
+    """Insertion rounds are planned in parallel against the graph as it stands, so the graph
+    is the same for 1 and 2 threads (and matches a sequential build in quality)."""
+    import numba
+
+    X = sift5k["base"][:3000]
+    before = numba.get_num_threads()
+    built = []
+    try:
+        for t in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+            numba.set_num_threads(t)
+            idx = HNSWIndex(128, M=8, ef_construction=64, seed=11)
+            idx.add(X[:1000])
+            idx.add(X[1000:])  # two adds: rounds continue from the current size
+            built.append(idx._state()[1])
+    finally:
+        numba.set_num_threads(before)
+    for k in built[0]:
+        np.testing.assert_array_equal(built[0][k], built[1][k])
+
+
+def test_keep_pruned_connections(sift5k):
+    X, Q = sift5k["base"][:2000], sift5k["query"][:100]
+    plain, kept = HNSWIndex(128, M=8, ef_construction=64), HNSWIndex(128, M=8, ef_construction=64, keep_pruned=True)
+    plain.add(X)
+    kept.add(X)
+    # keeping pruned candidates fills every list of a new element up to M on layer 0
+    assert kept._c0[:2000].mean() > plain._c0[:2000].mean()
+    check_invariants(kept)
+    assert recall_at_k(kept.search(Q, 10)[1], flat_truth(X, Q, 10), 10) >= 0.9
+
+
+def test_compact_repairs_links_and_reclaims_space(sift5k, tmp_path):
+    X, Q = sift5k["base"][:3000], sift5k["query"][:200]
+    ids = np.arange(3000, dtype=np.int64) + 1000
+    idx = HNSWIndex(128, M=12, ef_construction=100)
+    idx.add(X, ids=ids)
+    gone = np.random.default_rng(1).choice(ids, 1000, replace=False)
+    idx.remove(gone)
+    assert idx.compact() == 1000 and idx.compact() == 0
+    assert idx._n == 2000 and idx.ntotal == 2000 and idx.info()["removed"] == 0
+    check_invariants(idx, reachable=0.99)
+    keep = ~np.isin(ids, gone)
+    D, I = idx.search(Q, 10)
+    assert not np.isin(I, gone).any()
+    assert recall_at_k(I, ids[keep][flat_truth(X[keep], Q, 10)], 10) >= 0.95
+    # still a valid index: file round trip, more adds
+    idx.save(tmp_path / "c.ann")
+    back = ann.load(tmp_path / "c.ann")
+    assert np.array_equal(back.search(Q, 10)[1], I)
+    back.add(X[:5], ids=[1, 2, 3, 4, 5])
+    assert back.search(X[:5], 1)[1][:, 0].tolist() == [1, 2, 3, 4, 5]
+    # removing everything leaves an empty, usable index
+    back.remove(back.ids.copy())
+    back.compact()
+    assert back.ntotal == 0
+    back.add(X[:10])
+    assert back.search(X[:10], 1)[1][:, 0].tolist() == back.ids.tolist()
+
+
+def test_replace_deleted_reuses_slots(sift5k):
+    X, Q = sift5k["base"][:3000], sift5k["query"][:200]
+    idx = HNSWIndex(128, M=12, ef_construction=100)
+    idx.add(X[:2000])
+    gone = np.arange(0, 2000, 3)
+    idx.remove(gone)
+    new_ids = idx.add(X[2000:2800], replace_deleted=True)  # 667 freed slots, then 133 appended
+    assert idx._n == 2133 and idx.ntotal == 2133
+    check_invariants(idx, reachable=0.99)  # a third of the graph re-linked at once
+    live = np.setdiff1d(np.arange(2800), gone)
+    D, I = idx.search(Q, 10)
+    assert not np.isin(I, gone).any()
+    assert recall_at_k(I, live[flat_truth(X[live], Q, 10)], 10) >= 0.95
+    # each new vector finds itself (bar the odd outlier the heuristic leaves with no in-link,
+    # as in hnswlib)
+    assert (idx.search(X[2000:2800], 1)[1][:, 0] == new_ids).mean() >= 0.995
+    assert sorted(idx.ids.tolist()) == live.tolist()
+
+
+def test_resize_reserves_capacity(rng):
+    idx = HNSWIndex(16)
+    idx.resize(5000)
+    assert idx.capacity == 5000
+    X = rng.standard_normal((4000, 16)).astype(np.float32)
+    buf = idx._X
+    idx.add(X[:2000])
+    idx.add(X[2000:])
+    assert idx._X is buf  # nothing reallocated
+    with pytest.raises(ValueError, match="below the 4000 elements"):
+        idx.resize(100)
+
+
+def test_concurrent_searches_are_safe(sift_index, sift5k):
+    from concurrent.futures import ThreadPoolExecutor
+
+    Q = sift5k["query"]
+    ref = sift_index.search(Q, 10)
+    with ThreadPoolExecutor(4) as ex:
+        outs = list(ex.map(lambda s: sift_index.search(Q[s : s + 125], 10), [0, 125, 250, 375] * 3))
+    for j, (D, I) in enumerate(outs):
+        s = [0, 125, 250, 375][j % 4]
+        assert np.array_equal(I, ref[1][s : s + 125]) and np.array_equal(D, ref[0][s : s + 125])
+
+
 @pytest.mark.parametrize("frac", [0.01, 0.1, 0.5])
 def test_filters_inside_search(sift_index, sift5k, rng, frac):
     Q = sift5k["query"][:100]
