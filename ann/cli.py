@@ -22,7 +22,8 @@ from ann.base import load as load_index
 from native.container import CorruptFileError, read_header
 from native.vecio import read_vectors, write_vectors
 
-PEERS = ("faiss", "hnswlib")
+PEERS = ("faiss", "hnswlib", "faiss-hnsw", "hnswlib-hnsw")  # exact peers, then graph peers
+SWEEP_KINDS = ("hnsw", "faiss-hnsw", "hnswlib-hnsw")  # benchmarked over --efs
 
 
 def _progress(total: int, desc: str, enabled: bool):
@@ -68,6 +69,7 @@ def cmd_build(a: argparse.Namespace) -> int:
             raise SystemExit(f"ann: {a.ids!r} holds {ids.shape[0]} ids for {X.shape[0]} vectors")
     _set_threads(a.threads)
     ctor, rows = _kind_inputs(a, X.shape[0])
+    ctor.update(_graph_params(kinds[a.kind], a))
     idx = kinds[a.kind](dim=X.shape[1], metric=a.metric, **ctor)
     t0 = time.perf_counter()
     with _progress(X.shape[0], f"build {a.kind}", not a.quiet) as bar:
@@ -82,6 +84,15 @@ def cmd_build(a: argparse.Namespace) -> int:
     print(f"built {a.kind} index of {idx.ntotal} x {idx.dim} ({idx.metric}) in {built:.2f} s; "
           f"wrote {a.output} ({nbytes / 2**20:.1f} MiB)")
     return 0
+
+
+def _graph_params(cls: type, a: argparse.Namespace) -> dict[str, Any]:
+    """--M / --ef-construction for the kinds whose constructor takes them (hnsw)."""
+    import inspect
+
+    names = inspect.signature(cls.__init__).parameters
+    given = {"M": getattr(a, "M", None), "ef_construction": getattr(a, "ef_construction", None)}
+    return {k: v for k, v in given.items() if v is not None and k in names}
 
 
 def _lines(path: str) -> list[str]:
@@ -139,6 +150,8 @@ def cmd_query(a: argparse.Namespace) -> int:
     kw: dict[str, Any] = {}
     if a.device:
         kw["device"] = a.device
+    if getattr(a, "ef", None) is not None:
+        kw["ef"] = a.ef
     if a.tenant is not None:
         kw["tenant"] = a.tenant
     if a.budget is not None:
@@ -242,6 +255,42 @@ def _peer_flat(name: str, X: np.ndarray, metric: str):
     raise SystemExit(f"ann bench: unknown peer {name!r}; peers: {PEERS}")
 
 
+def _peer_graph(name: str, X: np.ndarray, metric: str, M: int, efc: int, threads: int):
+    """HNSW of a peer library (hnswlib, faiss IndexHNSWFlat), as (build_fn, search_fn(idx, Q, k, ef))."""
+    if name == "hnswlib-hnsw":
+        import hnswlib
+
+        def build():
+            idx = hnswlib.Index(space={"l2": "l2", "ip": "ip", "cosine": "cosine"}[metric], dim=X.shape[1])
+            idx.init_index(max_elements=X.shape[0], M=M, ef_construction=efc)
+            idx.add_items(X, num_threads=threads)
+            return idx
+
+        def search(idx, Q, k, ef):
+            idx.set_ef(max(ef, k))
+            I, D = idx.knn_query(Q, k=k, num_threads=threads)
+            return D, I
+
+        return build, search
+    import faiss
+
+    def norm(A):
+        return A / np.linalg.norm(A, axis=1, keepdims=True).clip(1e-30) if metric == "cosine" else A
+
+    def fbuild():
+        fm = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
+        idx = faiss.IndexHNSWFlat(X.shape[1], M, fm)
+        idx.hnsw.efConstruction = efc
+        idx.add(np.ascontiguousarray(norm(X), dtype=np.float32))
+        return idx
+
+    def fsearch(idx, Q, k, ef):
+        idx.hnsw.efSearch = max(ef, k)
+        return idx.search(np.ascontiguousarray(norm(Q), dtype=np.float32), k)
+
+    return fbuild, fsearch
+
+
 def cmd_bench(a: argparse.Namespace) -> int:
     from ann.evaluate import CurvePoint, plot_recall_qps, recall_at_k, time_search
     from ann.flat import FlatIndex
@@ -258,29 +307,47 @@ def cmd_bench(a: argparse.Namespace) -> int:
     for k in kinds:
         if k not in ours and k not in PEERS:
             raise SystemExit(f"ann bench: unknown kind {k!r}; ours: {sorted(ours)}, peers: {list(PEERS)}")
-    print(f"dataset {name}: base {X.shape}, queries {Q.shape}, metric {metric}, k={a.k}, threads={threads}")
+    try:
+        efs = [int(e) for e in a.efs.split(",") if e.strip()]
+    except ValueError:
+        raise SystemExit(f"ann bench: --efs must be comma-separated integers, got {a.efs!r}") from None
+    M = a.M or 16
+    efc = a.ef_construction or 200
+    print(f"dataset {name}: base {X.shape}, queries {Q.shape}, metric {metric}, k={a.k}, threads={threads}"
+          + (f", M={M}, ef_construction={efc}" if any(k in SWEEP_KINDS for k in kinds) else ""))
     rows, points = [], []
     for kind in kinds:
+        if kind in ours:  # load (or compile) its kernels outside the timing
+            warm = ours[kind](dim=X.shape[1], metric=metric, **_graph_params(ours[kind], a))
+            warm.add(X[: min(len(X), 2000)])
+            warm.search(Q[:10], a.k)
+        t0 = time.perf_counter()
         if kind in ours:
-            t0 = time.perf_counter()
-            idx = ours[kind](dim=X.shape[1], metric=metric)
+            idx = ours[kind](dim=X.shape[1], metric=metric, **_graph_params(ours[kind], a))
             idx.add(X)
-            build = time.perf_counter() - t0
             kw = {"device": a.device} if a.device else {}
-            t = time_search(lambda: idx.search(Q, a.k, **kw), Q.shape[0], a.repeats)
+
+            def run(param, idx=idx, kw=kw):
+                return idx.search(Q, a.k, **kw) if param is None else idx.search(Q, a.k, ef=param, **kw)
         else:
-            b, s = _peer_flat(kind, X, metric)
-            t0 = time.perf_counter()
+            b, s = _peer_flat(kind, X, metric) if kind in ("faiss", "hnswlib") else \
+                _peer_graph(kind, X, metric, M, efc, threads)
             pidx = b()
-            build = time.perf_counter() - t0
-            t = time_search(lambda: s(pidx, Q, a.k), Q.shape[0], a.repeats)
-        rec = recall_at_k(np.asarray(t.result[1]), gt[:, : a.k], a.k)
-        rows.append((kind, build, t.qps, rec))
-        points.append(CurvePoint(kind, None, rec, t.qps))
-    base_qps = rows[0][2]
-    print(f"{'index':<10} {'build s':>9} {'QPS':>12} {'recall@' + str(a.k):>10} {'QPS vs ' + rows[0][0]:>12}")
-    for kind, build, qps, rec in rows:
-        print(f"{kind:<10} {build:>9.3f} {qps:>12,.0f} {rec:>10.4f} {qps / base_qps:>12.2f}")
+
+            def run(param, pidx=pidx, s=s):
+                return s(pidx, Q, a.k) if param is None else s(pidx, Q, a.k, param)
+        build = time.perf_counter() - t0
+        for param in efs if kind in SWEEP_KINDS else [None]:
+            t = time_search(lambda: run(param), Q.shape[0], a.repeats)
+            rec = recall_at_k(np.asarray(t.result[1]), gt[:, : a.k], a.k)
+            rows.append((kind, param, build, t.qps, rec))
+            points.append(CurvePoint(kind, param, rec, t.qps))
+    base_qps = rows[0][3]
+    print(f"{'index':<13} {'ef':>5} {'build s':>9} {'QPS':>12} {'recall@' + str(a.k):>10} "
+          f"{'QPS vs ' + rows[0][0]:>12}")
+    for kind, param, build, qps, rec in rows:
+        ef = "" if param is None else str(param)
+        print(f"{kind:<13} {ef:>5} {build:>9.3f} {qps:>12,.0f} {rec:>10.4f} {qps / base_qps:>12.2f}")
     if a.plot:
         plot_recall_qps(points, a.plot, f"{name}: recall@{a.k} vs QPS ({threads} threads)")
         print(f"wrote {a.plot}")
@@ -307,6 +374,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     fmt = "vector file: .fvecs, .ivecs, .bvecs, .npy, or ann-benchmarks .hdf5/.h5"
 
+    def graph_opts(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--M", type=int, default=None,
+                        help="--kind hnsw: links per element (2M on layer 0) (default: 16)")
+        sp.add_argument("--ef-construction", type=int, default=None,
+                        help="--kind hnsw: beam width while building (default: 200)")
+
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--threads", type=int, default=None,
                         help="threads for Numba, BLAS and peers (default: all cores)")
@@ -325,6 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--attributes", help="--kind hybrid: .npz of one column per attribute (int, datetime64 "
                                         "or string)")
     b.add_argument("--workload", help="--kind hybrid: text file of sample predicates, one a line, to partition by")
+    graph_opts(b)
     b.add_argument("-o", "--output", required=True, help="index file to write")
     common(b)
     b.set_defaults(func=cmd_build)
@@ -338,6 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--groundtruth", help="exact neighbour ids (.ivecs/.npy/.hdf5 'neighbors') to report recall@k")
     q.add_argument("--device", choices=["cpu", "cuda"], help="where to search (default: the index's device)")
     q.add_argument("--batch-size", type=int, default=10_000, help="queries per step")
+    q.add_argument("--ef", type=int, help="hnsw index: beam width of the search (default: 64)")
     q.add_argument("--tenant", type=int, help="tenant index: search this tenant's vectors")
     q.add_argument("--budget", type=int, help="tenant index: vectors scanned per query")
     q.add_argument("--predicate", help="hybrid index: one predicate for all queries, e.g. \"label == 3\"")
@@ -367,6 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--repeats", type=int, default=3, help="timed runs per index (best is kept)")
     be.add_argument("--device", choices=["cpu", "cuda"], help="where our indexes search")
     be.add_argument("--plot", help="write a recall-vs-QPS PNG here")
+    be.add_argument("--efs", default="10,20,40,80,160,320",
+                    help=f"search beam widths swept for {', '.join(SWEEP_KINDS)}")
+    graph_opts(be)
     common(be)
     be.set_defaults(func=cmd_bench)
     return p
