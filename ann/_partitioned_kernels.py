@@ -87,7 +87,7 @@ def append_rows(X, nodes, assign, off, cap, ln, fv, iv, dim):
             ln[l] = j + 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=True)
 def _scan_list(q, vb, ib, count, fv, iv, dim, dead, allowed, use_allowed, hd, hi, metric_ip):
     for j in range(count):
         node = iv[ib + j]

@@ -95,9 +95,10 @@ def hierarchical_balanced_kmeans(X: Any, nlist: int, *, branching: int = 16, ite
                                  metric: str = "l2") -> tuple[np.ndarray, np.ndarray]:
     """Split X recursively with balanced k-means into parts of at most ``ceil(n / nlist)``.
 
-    Every split cuts a part of size s into ``b = min(branching, ceil(s / target))``
-    clusters; the last split of a part (``b = ceil(s / target)``) caps every cluster at the
-    target size, so parts at or below it become leaves. The number of leaves is close to
+    A part needing ``L = ceil(s / target)`` leaves is cut into ``b = ceil(L / per)``
+    clusters of at most ``per * target`` vectors each (``per = ceil(L / branching)``; the
+    cap is relaxed by ``slack`` above the last level), so the last split of a part yields
+    leaves of at most the target size. The number of leaves is close to
     (usually a little above) ``nlist``.
 
     Args:
@@ -122,9 +123,10 @@ def hierarchical_balanced_kmeans(X: Any, nlist: int, *, branching: int = 16, ite
             labels[part] = len(cents)
             cents.append(X[part].mean(axis=0, dtype=np.float64).astype(np.float32))
             continue
-        need = -(-part.size // target)
-        b = min(branching, need)
-        sl = slack if b < need else (b * target / part.size - 1.0)  # last split: cap = target
+        need = -(-part.size // target)  # leaves this part needs
+        per = -(-need // branching)  # leaves per child
+        b = -(-need // per)
+        sl = b * per * target / part.size - 1.0 + slack * (per > 1)  # child cap: ~per leaves
         _, lab = balanced_kmeans(X[part], b, iters=iters, slack=sl, seed=seed + step, metric=metric)
         step += 1
         order = np.argsort(lab, kind="stable")

@@ -23,7 +23,6 @@ BLOCK = 4096
 _MAGIC = b"GKPOSTS\x00"
 _HEADER = struct.Struct("<8sIIQI")  # magic, version, dim, data bytes, crc32 of the data
 _VERSION = 1
-_QUERY_CHUNK = 256  # queries per kernel call when posting pages are released in between
 
 
 def resident_memory() -> dict[str, int]:
@@ -57,7 +56,7 @@ def _file_crc(path: str, start: int, nbytes: int) -> int:
         f.seek(start)
         left = nbytes
         while left:
-            chunk = f.read(min(left, 1 << 24))
+            chunk = f.read(min(left, 1 << 20))
             if not chunk:
                 break
             crc = zlib.crc32(chunk, crc)
@@ -81,8 +80,11 @@ class PartitionedIndex(Index):
     (contiguous float32) then their int64 node numbers, with room to grow. With
     ``path=None`` it lives in RAM; with ``path`` it is a file read through a memory map,
     and RAM holds only the centroids, the navigator, per-list tables, ids, tombstones and
-    ``memory_budget`` bytes of the largest lists (*hot lists*). Pages of the map touched by
-    a search are released afterwards (``release_pages``), so resident memory stays small.
+    ``memory_budget`` bytes of the largest lists (*hot lists*). Searches read the probed
+    lists of each chunk of queries (about ``page_budget`` bytes) with explicit reads into
+    a transient buffer (``reads='pread'``), so resident memory stays small, or scan the map
+    directly (``reads='mmap'``: faster once the pages are resident; the OS decides how
+    many stay). Inserts write through the map, whose pages are released afterwards.
 
     Inserts go to the lists chosen by the same rule; a list that outgrows its extent moves
     to a new one at the end, and a list longer than ``split_size`` is split in two with
@@ -101,7 +103,8 @@ class PartitionedIndex(Index):
         navigator: 'hnsw' (ann.HNSWIndex over the centroids) or 'flat' (exact).
         split_size: lists longer than this are split (default ``4 * list_size``).
         memory_budget: bytes of hot lists copied to RAM in disk mode.
-        release_pages: drop the map's pages from this process after each search chunk.
+        reads: 'pread' or 'mmap' (above), disk mode.
+        page_budget: bytes of posting lists read per search chunk ('pread').
         seed: clustering seed.
 
     Example::
@@ -122,7 +125,7 @@ class PartitionedIndex(Index):
                  prune_eps: float | None = None, branching: int = 16, kmeans_iters: int = 8,
                  train_size: int | None = None, navigator: str = "hnsw",
                  split_size: int | None = None, memory_budget: int = 0,
-                 release_pages: bool = True, seed: int = 0):
+                 reads: str = "pread", page_budget: int = 16 << 20, seed: int = 0):
         super().__init__(dim, metric)
         self.path = None if path is None else os.path.abspath(os.fspath(path))
         self.nlist_wanted = None if nlist is None else _check_int("nlist", nlist, 1)
@@ -141,7 +144,10 @@ class PartitionedIndex(Index):
         self.split_size = _check_int("split_size", split_size if split_size is not None
                                      else 4 * self.list_size, 2)
         self.memory_budget = _check_int("memory_budget", memory_budget, 0)
-        self.release_pages = bool(release_pages)
+        if reads not in ("pread", "mmap"):
+            raise ValueError(f"reads must be 'pread' or 'mmap', got {reads!r}")
+        self.reads = reads
+        self.page_budget = _check_int("page_budget", page_budget, 1)
         self.seed = _check_int("seed", seed, 0)
         self._ip = self.metric == "ip"  # centroid / list distance: 1 - ip, else squared l2
         self._C = np.empty((0, self.dim), np.float32)
@@ -207,8 +213,8 @@ class PartitionedIndex(Index):
                 "nprobe": self.nprobe, "prune_eps": self.prune_eps, "branching": self.branching,
                 "kmeans_iters": self.kmeans_iters, "train_size": self.train_size,
                 "navigator": self.navigator, "split_size": self.split_size,
-                "memory_budget": self.memory_budget, "release_pages": self.release_pages,
-                "seed": self.seed, "path": self.path}
+                "memory_budget": self.memory_budget, "reads": self.reads,
+                "page_budget": self.page_budget, "seed": self.seed, "path": self.path}
 
     # ----------------------------------------------------------------- layout helpers
     def _extent(self, count: int) -> tuple[int, int]:
@@ -251,7 +257,7 @@ class PartitionedIndex(Index):
         self._buf = np.frombuffer(mm, np.uint8, count=size, offset=BLOCK)
 
     def _release(self) -> None:
-        if self._mm is not None and self.release_pages and hasattr(mmap, "MADV_DONTNEED"):
+        if self._mm is not None and hasattr(mmap, "MADV_DONTNEED"):
             self._mm.madvise(mmap.MADV_DONTNEED)
 
     # ----------------------------------------------------------------- build and insert
@@ -347,8 +353,11 @@ class PartitionedIndex(Index):
             self._move(int(l), int(self._len[l] + adds[l]) * 2)
         fv, iv = self._views(self._buf)
         _k.append_rows(X, nodes, assign, self._off, self._cap, self._len, fv, iv, self.dim)
-        for l in np.flatnonzero(self._len > self.split_size):
-            self._split(int(l))
+        todo = np.flatnonzero(self._len > self.split_size).tolist()
+        while todo:  # split until no list is over the limit
+            l = todo.pop()
+            new = self._split(l)
+            todo += [m for m in (l, new) if m >= 0 and self._len[m] > self.split_size]
         self._release()
 
     def _rows(self, l: int) -> tuple[np.ndarray, np.ndarray]:
@@ -373,14 +382,15 @@ class PartitionedIndex(Index):
         self._cap[l] = cap
         self._write_list(l, V, nodes)
 
-    def _split(self, l: int) -> None:
-        """Split list l in two with balanced 2-means (tombstoned entries are dropped)."""
+    def _split(self, l: int) -> int:
+        """Split list l in two with balanced 2-means (tombstoned entries are dropped).
+        Returns the new list's number (-1 when dropping tombstones was enough)."""
         V, nodes = self._rows(l)
         live = ~self._dead[nodes]
         V, nodes = V[live], nodes[live]
         if V.shape[0] <= self.split_size:
             self._write_list(l, V, nodes)
-            return
+            return -1
         C2, lab = balanced_kmeans(V, 2, iters=self.kmeans_iters, slack=0.0, seed=self.seed + l,
                                   metric="ip" if self._ip else "l2")
         a, b = lab == 0, lab == 1
@@ -398,6 +408,7 @@ class PartitionedIndex(Index):
         if self._nav is not None:
             self._nav.remove([l])
             self._nav.add(C2, ids=np.array([l, new], np.int64))
+        return new
 
     def _cache_hot(self) -> None:
         """Copy the largest lists that fit in ``memory_budget`` bytes into RAM (disk mode)."""
@@ -425,7 +436,7 @@ class PartitionedIndex(Index):
         """(nq, p) int64 lists to scan per query, nearest first, -1 where pruned."""
         p = min(nprobe, self.nlist)
         if self._nav is not None:
-            Dc, Ic = self._nav.search(Q, k=p, ef=max(ef or 2 * p, p))
+            Dc, Ic = self._nav.search(Q, k=p, ef=max(ef or 64, 3 * p))
         else:
             Dc, Ic = self._candidates(Q, p)
         if prune_eps is not None:
@@ -436,7 +447,7 @@ class PartitionedIndex(Index):
     def _search(self, Q: np.ndarray, k: int, allowed: np.ndarray | None, nprobe: int | None = None,
                 prune_eps: Any = "default", ef: int | None = None, device: Any = None):
         """Probe ``nprobe`` lists (default: the index's), pruned by ``prune_eps`` (default:
-        the index's; None: off); ``ef``: navigator beam width (default 2 * nprobe);
+        the index's; None: off); ``ef``: navigator beam width (default max(64, 3 nprobe));
         ``device``: 'cuda' runs the batched torch path."""
         nprobe = self.nprobe if nprobe is None else _check_int("nprobe", nprobe, 1)
         prune = self.prune_eps if isinstance(prune_eps, str) else (
@@ -453,6 +464,8 @@ class PartitionedIndex(Index):
             D, N = self._search_torch(Q, probes, k, an, use_allowed, "cuda")
         else:
             D, N = self._search_cpu(Q, probes, k, an, use_allowed)
+        if self._ids.size == self._nn:  # nothing removed: slot = node
+            return D, N
         if self._slot_of is None:
             self._slot_of = np.cumsum(~self._dead[: self._nn]) - 1
         return D, np.where(N >= 0, self._slot_of[np.maximum(N, 0)], -1)
@@ -460,15 +473,46 @@ class PartitionedIndex(Index):
     def _search_cpu(self, Q, probes, k, an, use_allowed):
         fv, iv = self._views(self._buf)
         hfv, hiv = self._views(self._hot[0])
-        step = _QUERY_CHUNK if (self.on_disk and self.release_pages) else max(1, Q.shape[0])
+        step = max(1, Q.shape[0])
+        pread = self.on_disk and self.reads == "pread"
+        if pread:  # chunks of queries whose lists fit in about page_budget bytes
+            per_query = probes.shape[1] * max(1, self._used // max(1, self.nlist))
+            step = max(1, min(step, self.page_budget // per_query))
+            fd = os.open(self.path, os.O_RDONLY)
+        off = self._off
         D = np.empty((Q.shape[0], k), np.float32)
         N = np.empty((Q.shape[0], k), np.int64)
-        for s in range(0, Q.shape[0], step):
-            D[s: s + step], N[s: s + step] = _k.search_lists(
-                Q[s: s + step], probes[s: s + step], k, fv, iv, self._off, self._cap, self._len,
-                hfv, hiv, self._hot[1], self.dim, self._dead, an, use_allowed, self._ip)
-            self._release()
+        try:
+            for s in range(0, Q.shape[0], step):
+                pr = probes[s: s + step]
+                if pread:
+                    fv, iv, off = self._stage(fd, pr)
+                D[s: s + step], N[s: s + step] = _k.search_lists(
+                    Q[s: s + step], pr, k, fv, iv, off, self._cap, self._len,
+                    hfv, hiv, self._hot[1], self.dim, self._dead, an, use_allowed, self._ip)
+        finally:
+            if pread:
+                os.close(fd)
         return D, N
+
+    def _stage(self, fd: int, probes: np.ndarray):
+        """Read the probed lists that are not hot into one buffer: (fv, iv, offsets)."""
+        lists = np.unique(probes[probes >= 0])
+        lists = lists[self._hot[1][lists] < 0]
+        lists = lists[np.argsort(self._off[lists], kind="stable")]  # file order
+        src = self._off[lists]
+        sizes = -(-self._cap[lists] * (self.dim * 4 + 8) // BLOCK) * BLOCK
+        pos = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        buf = np.empty(max(8, int(pos[-1])), np.uint8)
+        off = np.zeros(self.nlist, np.int64)
+        off[lists] = pos[:-1]
+        # one read per run of extents adjacent in the file
+        starts = np.flatnonzero(np.concatenate([[True], src[1:] != src[:-1] + sizes[:-1]]))
+        ends = np.append(starts[1:], lists.size)
+        for a, b in zip(starts.tolist(), ends.tolist()):
+            os.preadv(fd, [buf[pos[a]: pos[b]]], BLOCK + int(src[a]))
+        fv, iv = self._views(buf)
+        return fv, iv, off
 
     def _search_torch(self, Q, probes, k, an, use_allowed, device: str):
         """Batched IVF-style search with torch (CUDA; 'cpu' for tests): gather the probed
@@ -561,7 +605,7 @@ class PartitionedIndex(Index):
     def _from_state(cls, meta, arrays):
         keys = ("nlist", "list_size", "replicas", "closure_eps", "rng_factor", "nprobe",
                 "prune_eps", "branching", "kmeans_iters", "train_size", "navigator",
-                "split_size", "memory_budget", "release_pages", "seed")
+                "split_size", "memory_budget", "reads", "page_budget", "seed")
         kw = {k: meta[k] for k in keys}
         kw["nlist"] = kw["nlist"] or None
         idx = cls(int(meta["dim"]), meta["metric"], path=meta["path"], **kw)
@@ -589,17 +633,28 @@ class PartitionedIndex(Index):
             idx._buf = buf
         if idx._used > idx._buf.size:
             raise ValueError("posting buffer is shorter than its extents")
-        fv, iv = idx._views(idx._buf)
-        for l in range(L):  # node numbers index the tombstones: check every one
-            ib = (int(idx._off[l]) + int(idx._cap[l]) * idx.dim * 4) // 8
-            nodes = iv[ib: ib + int(idx._len[l])]
-            if nodes.size and (nodes.min() < 0 or nodes.max() >= idx._nn):
-                raise ValueError(f"posting list {l} names nodes outside 0..{idx._nn - 1}")
-        idx._release()
+        idx._check_nodes()
         idx._build_navigator()
         idx._cache_hot()
         idx._crc = meta.get("posting_crc")
         return idx
+
+    def _check_nodes(self) -> None:
+        """Node numbers index the tombstones: check every one (read, not mapped, on disk)."""
+        fd = os.open(self.path, os.O_RDONLY) if self.on_disk else -1
+        try:
+            for l in range(self.nlist):
+                ib = int(self._off[l]) + int(self._cap[l]) * self.dim * 4
+                m = int(self._len[l])
+                if self.on_disk:
+                    nodes = np.frombuffer(os.pread(fd, m * 8, BLOCK + ib), np.int64)
+                else:
+                    nodes = self._buf[ib: ib + m * 8].view(np.int64)
+                if nodes.size and (nodes.min() < 0 or nodes.max() >= self._nn):
+                    raise ValueError(f"posting list {l} names nodes outside 0..{self._nn - 1}")
+        finally:
+            if fd >= 0:
+                os.close(fd)
 
     def _open_file(self, nbytes: int, crc: int) -> None:
         """Map the posting file after checking its header, length and checksum."""
