@@ -10,6 +10,7 @@ import numba
 import numpy as np
 
 from ann.base import Index
+from native.device import cuda_available, numba_cuda, resolve_device
 from native.distance import normalize_rows
 from native.kernels import hnsw as _k
 
@@ -18,6 +19,7 @@ _DEFAULT_EF = 64
 # once (every element of a round searches the graph as it was before the round).
 _ROUND_FRACTION = 0.02
 _MIN_ROUND = 16  # smaller rounds are inserted one element at a time
+_GPU_MIN_BATCH = 1000  # device='auto' searches batches this large on the GPU
 
 
 def _positive_int(name: str, v: Any, low: int = 1) -> int:
@@ -76,6 +78,8 @@ class HNSWIndex(Index):
         self.keep_pruned = bool(keep_pruned)
         self._pool: list[tuple[np.ndarray, np.ndarray]] = []  # reusable visited sets
         self._pool_lock = threading.Lock()
+        self._mutations = 0  # graph changes, so that the GPU copy knows it is stale
+        self._gpu = None
         self.M = _positive_int("M", M, 2)
         self.M0 = 2 * self.M
         self.ef_construction = _positive_int("ef_construction", ef_construction)
@@ -200,6 +204,7 @@ class HNSWIndex(Index):
         target), so the graph depends on the seed and the adds, not on the thread count.
         Elements that would raise the top layer are inserted one at a time.
         """
+        self._mutations += 1
         a = self._arrays()
         kp = self.keep_pruned
         vis, tags = self._take_visited()
@@ -263,7 +268,20 @@ class HNSWIndex(Index):
         """Elements the allocated arrays hold before the next growth."""
         return int(self._X.shape[0])
 
-    def _search(self, Q: np.ndarray, k: int, allowed: np.ndarray | None, ef: int | None = None):
+    def search(self, Q: Any, k: int, ef: int | None = None, filter: Any = None, device: str | None = None):
+        """k nearest neighbours of each query (see :meth:`ann.Index.search`).
+
+        Args:
+            ef: beam width on layer 0, ``max(k, ef)`` is used (default 64); larger is
+                slower and more accurate.
+            filter: bool mask by id, ids, or a callable; applied inside the graph walk.
+            device: None / 'cpu'; 'cuda' (raises without a GPU); 'auto' = the GPU for
+                batches of 1,000+ queries when one is present, else the CPU.
+        """
+        return super().search(Q, k, filter=filter, ef=ef, device=device)
+
+    def _search(self, Q: np.ndarray, k: int, allowed: np.ndarray | None, ef: int | None = None,
+                device: str | None = None):
         """Beam search with width ``max(k, ef)`` (``ef`` default 64)."""
         ef = max(k, _DEFAULT_EF if ef is None else _positive_int("ef", ef))
         nq = Q.shape[0]
@@ -274,6 +292,9 @@ class HNSWIndex(Index):
         mask[live if allowed is None else live[allowed]] = True
         if not mask.any() or nq == 0:
             return np.full((nq, k), np.inf, np.float32), np.full((nq, k), -1, np.int64)
+        if self._pick_device(device, nq) == "cuda":
+            D, nodes = self._search_cuda(Q, k, ef, mask, use_mask=allowed is not None or live.size < self._n)
+            return D, self._slot_of_node(live)[np.maximum(nodes, 0)] * (nodes >= 0) - (nodes < 0)
         vis, tags = self._take_visited()
         try:
             nchunks = max(1, min(nq, vis.shape[0]))
@@ -283,6 +304,33 @@ class HNSWIndex(Index):
         finally:
             self._give_visited(vis, tags)
         return D, self._slot_of_node(live)[np.maximum(nodes, 0)] * (nodes >= 0) - (nodes < 0)
+
+    def _pick_device(self, device: str | None, nq: int) -> str:
+        if device is None:
+            return "cpu"
+        if device == "auto":
+            return "cuda" if nq >= _GPU_MIN_BATCH and cuda_available() else "cpu"
+        return resolve_device(device)
+
+    def _search_cuda(self, Q: np.ndarray, k: int, ef: int, mask: np.ndarray, use_mask: bool):
+        """Batch search on the GPU (native.kernels.hnsw_cuda); the graph is copied to the
+        device on first use and again after it changes."""
+        from native.kernels import hnsw_cuda
+
+        if ef > hnsw_cuda.MAX_EF:
+            raise ValueError(f"the GPU search takes ef <= {hnsw_cuda.MAX_EF}, got {ef}")
+        if self.M0 > 2 * hnsw_cuda.LANES:
+            raise ValueError(f"the GPU search takes M <= {hnsw_cuda.LANES}, index has M={self.M}")
+        cuda = numba_cuda()
+        key = (self._n, self._rows, self._mutations)
+        if self._gpu is None or self._gpu[0] != key:
+            n, r = self._n, self._rows
+            host = (self._X[:n], self._L0[:n], self._c0[:n], self._U[: max(r, 1)], self._cu[: max(r, 1)],
+                    self._offs[:n])
+            self._gpu = (key, tuple(cuda.to_device(np.ascontiguousarray(a)) for a in host))
+        return hnsw_cuda.search_batch_cuda(cuda.to_device(np.ascontiguousarray(Q)), self._gpu[1],
+                                           int(self._ep[0]), int(self._ep[1]), k, ef, self._metric_flag,
+                                           cuda.to_device(mask.astype(np.uint8)), int(use_mask))
 
     def _slot_of_node(self, live: np.ndarray) -> np.ndarray:
         slot_of = np.full(self._n, -1, np.int64)
@@ -304,6 +352,7 @@ class HNSWIndex(Index):
         if nd == 0:
             return 0
         _k.repair_links(dead, *self._arrays(), self._n, self.M, self.M0, self._metric_flag, self.keep_pruned)
+        self._mutations += 1
         live = np.flatnonzero(~dead)
         new_of = np.full(self._n, -1, np.int64)
         new_of[live] = np.arange(live.size)
@@ -372,6 +421,7 @@ class HNSWIndex(Index):
     def _state(self):
         n, r = self._n, self._rows
         meta = {"M": self.M, "ef_construction": self.ef_construction, "seed": self.seed,
+                "keep_pruned": self.keep_pruned,
                 "entry_point": int(self._ep[0]), "max_level": int(self._ep[1])}
         arrays = {"vectors": self._X[:n], "levels": self._levels[:n], "layer0": self._L0[:n],
                   "layer0_counts": self._c0[:n], "upper": self._U[:r], "upper_counts": self._cu[:r],
@@ -381,7 +431,8 @@ class HNSWIndex(Index):
     @classmethod
     def _from_state(cls, meta, arrays):
         idx = cls(int(meta["dim"]), meta["metric"], M=int(meta["M"]),
-                  ef_construction=int(meta["ef_construction"]), seed=int(meta["seed"]))
+                  ef_construction=int(meta["ef_construction"]), seed=int(meta["seed"]),
+                  keep_pruned=bool(meta.get("keep_pruned", False)))
         a = {k: np.array(arrays[k]) for k in ("vectors", "levels", "layer0", "layer0_counts", "upper",
                                               "upper_counts", "offsets", "deleted", "labels")}
         n = a["vectors"].shape[0]
