@@ -265,6 +265,8 @@ def test_save_load_round_trip(tmp_path, sift5k):
     assert strip(back.info()) == strip(idx.info())
     D2, I2 = back.search(Q, 10, ef=40)
     assert np.array_equal(D, D2) and np.array_equal(I, I2)
+    back.save(tmp_path / "again.ann")  # bit-identical file
+    assert (tmp_path / "again.ann").read_bytes() == path.read_bytes()
     # adding after load gives the same graph as adding without the round trip
     idx.add(X[1000:])
     back.add(X[1000:])
