@@ -75,13 +75,8 @@ def _heap_push(hk, hv, size, k, v):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _heap_pop(hk, hv, size):
-    """Remove the root; returns the new size (the root must be read before)."""
-    size -= 1
-    if size == 0:
-        return 0
-    k = hk[size]
-    v = hv[size]
+def _heap_replace_root(hk, hv, size, k, v):
+    """Put (k, v) at the root of the min-heap of ``size`` and sift it down."""
     pos = 0
     while True:
         c = 2 * pos + 1
@@ -97,6 +92,24 @@ def _heap_pop(hk, hv, size):
             break
     hk[pos] = k
     hv[pos] = v
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _heap_pop(hk, hv, size):
+    """Remove the root; returns the new size (the root must be read before)."""
+    size -= 1
+    if size > 0:
+        _heap_replace_root(hk, hv, size, hk[size], hv[size])
+    return size
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _heap_push_bounded(hk, hv, size, cap, k, v):
+    """Push into a heap holding at most ``cap``: when full, (k, v) replaces the root
+    (the caller has checked that it beats it). Returns the new size."""
+    if size < cap:
+        return _heap_push(hk, hv, size, k, v)
+    _heap_replace_root(hk, hv, size, k, v)
     return size
 
 
@@ -143,10 +156,8 @@ def _search_layer(q, X, L0, c0, U, cu, offs, eps, n_eps, ef, layer, metric, vis,
         vis[node] = tag
         d = _dist_row(q, X, node, metric)
         nc = _heap_push(ck, cv, nc, d, node)
-        if (not use_mask) or mask[node]:
-            nr = _heap_push(rk, rv, nr, -d, node)
-            if nr > ef:
-                nr = _heap_pop(rk, rv, nr)
+        if ((not use_mask) or mask[node]) and (nr < ef or -d > rk[0]):
+            nr = _heap_push_bounded(rk, rv, nr, ef, -d, node)
     while nc > 0:
         d = ck[0]
         c = cv[0]
@@ -173,9 +184,7 @@ def _search_layer(q, X, L0, c0, U, cu, offs, eps, n_eps, ef, layer, metric, vis,
             if de < bound:
                 nc = _heap_push(ck, cv, nc, de, e)
                 if (not use_mask) or mask[e]:
-                    nr = _heap_push(rk, rv, nr, -de, e)
-                    if nr > ef:
-                        nr = _heap_pop(rk, rv, nr)
+                    nr = _heap_push_bounded(rk, rv, nr, ef, -de, e)
     return nr
 
 

@@ -160,8 +160,8 @@ def test_compact_repairs_links_and_reclaims_space(sift5k, tmp_path):
     idx.save(tmp_path / "c.ann")
     back = ann.load(tmp_path / "c.ann")
     assert np.array_equal(back.search(Q, 10)[1], I)
-    back.add(X[:5], ids=[1, 2, 3, 4, 5])
-    assert back.search(X[:5], 1)[1][:, 0].tolist() == [1, 2, 3, 4, 5]
+    back.add(X[:5] + 0.5, ids=[1, 2, 3, 4, 5])
+    assert back.search(X[:5] + 0.5, 1)[1][:, 0].tolist() == [1, 2, 3, 4, 5]
     # removing everything leaves an empty, usable index
     back.remove(back.ids.copy())
     back.compact()
