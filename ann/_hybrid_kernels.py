@@ -11,20 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ann._tenant_kernels import find_sorted
 from native.kernels.distance import _heap_replace_top, _heap_sort
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _in_sorted(vals, s, e, v):
-    """Is v in the sorted vals[s:e]? (binary search)"""
-    end = e
-    while s < e:
-        m = (s + e) >> 1
-        if vals[m] < v:
-            s = m + 1
-        else:
-            e = m
-    return s < end and vals[s] == v
 
 
 @njit(cache=True, nogil=True)
@@ -37,7 +25,7 @@ def row_matches(attrs, r, q, lo, hi, in_ptr, in_vals):
             return False
         s = in_ptr[q * na + a]
         e = in_ptr[q * na + a + 1]
-        if e > s and not _in_sorted(in_vals, s, e, v):
+        if e > s and find_sorted(in_vals, s, e, v) < 0:
             return False
     return True
 

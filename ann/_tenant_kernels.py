@@ -69,17 +69,16 @@ def bloom_fill(words, off, nw, pair_node, pair_h1, pair_h2, nh):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _find(sorted_vals, v):
-    """Position of v in sorted_vals, or -1."""
-    s = 0
-    e = sorted_vals.shape[0]
+def find_sorted(vals, s, e, v):
+    """Position of v in the sorted vals[s:e] (binary search), or -1."""
+    end = e
     while s < e:
         m = (s + e) >> 1
-        if sorted_vals[m] < v:
+        if vals[m] < v:
             s = m + 1
         else:
             e = m
-    if s < sorted_vals.shape[0] and sorted_vals[s] == v:
+    if s < end and vals[s] == v:
         return s
     return -1
 
@@ -152,7 +151,7 @@ def tenant_search(Q, X, C, child_start, child_count, words, off, nw, h1, h2, nh,
         while size > 0:
             node = pn[0]
             size = _pq_pop(pd, pn, size)
-            j = _find(sl_nodes, node)
+            j = find_sorted(sl_nodes, 0, sl_nodes.shape[0], node)
             if j >= 0:
                 for t in range(sl_ptr[j], sl_ptr[j + 1]):
                     r = sl_rows[t]

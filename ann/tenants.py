@@ -110,6 +110,7 @@ class TenantIndex(Index):
         self._words = np.zeros(0, np.int64)
         self._bloom_off = np.empty(0, np.int64)
         self._bloom_nw = np.empty(0, np.int64)
+        self._hashes: dict[int, tuple[int, int]] = {}  # tenant -> its two Bloom keys
         self._rows_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (live?, live, slot)
         self._changes = 0  # grants/revokes since the Bloom filters were built
         self._bloom_dirty = True
@@ -317,8 +318,27 @@ class TenantIndex(Index):
         return int(self._members.get(_tenant_key(tenant), np.empty(0)).size)
 
     # ----------------------------------------------------------------- encoding
+    def _cluster_rows(self) -> None:
+        """Store the vectors leaf by leaf, so that a shortlist scan reads nearby memory
+        (rows, and with them slots, are renumbered)."""
+        n = self._X.shape[0]
+        perm = np.argsort(self._leaf, kind="stable")
+        if n == 0 or (perm == np.arange(n)).all():
+            return
+        inv = np.empty(n, np.int64)
+        inv[perm] = np.arange(n)
+        self._X = np.ascontiguousarray(self._X[perm])
+        self._leaf, self._labels, self._deleted = self._leaf[perm], self._labels[perm], self._deleted[perm]
+        self._members = {t: np.sort(inv[m]) for t, m in self._members.items()}
+        self._shortlists.clear()
+        self._rows_cache = None
+        self._ids = self._labels[~self._deleted]
+        self._sorted = None
+
     def rebuild(self) -> None:
-        """Rebuild every Bloom filter from the current grants (drops bits of revocations)."""
+        """Store vectors leaf by leaf and rebuild every Bloom filter from the current grants
+        (drops the bits of revocations)."""
+        self._cluster_rows()
         t_list = [t for t, m in self._members.items() if m.size]
         nn = self.n_nodes
         if not t_list:
@@ -392,6 +412,8 @@ class TenantIndex(Index):
         """
         if tenant is None:
             raise ValueError("TenantIndex.search needs tenant=: the tenant whose vectors to search")
+        if self._bloom_dirty:  # before the filter is turned into slots: rebuilding renumbers them
+            self.rebuild()
         return super().search(Q, k, filter=filter, tenant=tenant, budget=budget)
 
     def _search(self, Q: np.ndarray, k: int, allowed: np.ndarray | None, tenant: Any = None,
@@ -405,8 +427,6 @@ class TenantIndex(Index):
             t_arr = np.full(nq, _tenant_key(tenant), np.int64)
         elif t_arr.shape != (nq,) or t_arr.dtype.kind not in "iu":
             raise ValueError(f"tenant must be one integer or an ({nq},) int array, got {t_arr.dtype} {t_arr.shape}")
-        if self._bloom_dirty:
-            self.rebuild()
         if self._rows_cache is None or self._rows_cache[0].shape[0] != self._X.shape[0]:
             live = np.flatnonzero(~self._deleted)
             slot_of = np.full(self._X.shape[0], -1, np.int64)
@@ -416,19 +436,27 @@ class TenantIndex(Index):
         if allowed is not None:
             row_ok = np.zeros(self._X.shape[0], bool)
             row_ok[live[allowed]] = True
+        one = t_arr[0] if t_arr.size and (t_arr == t_arr[0]).all() else None
+        groups = [(int(one), None)] if one is not None else \
+            [(t, np.flatnonzero(t_arr == t)) for t in np.unique(t_arr).tolist()]
         D = np.full((nq, k), np.inf, np.float32)
         S = np.full((nq, k), -1, np.int64)
-        for t in np.unique(t_arr).tolist():
+        for t, qs in groups:
             if t not in self._members:
                 raise KeyError(f"unknown tenant {t}: no vector was ever granted to it")
-            qs = np.flatnonzero(t_arr == t)
             nodes, ptr, rows = self._shortlist(t)
-            h1, h2 = _hash2(t)
-            Dt, Rt = _k.tenant_search(np.ascontiguousarray(Q[qs]), self._X, self._C, self._child_start,
-                                      self._child_count, self._words, self._bloom_off, self._bloom_nw,
-                                      h1, h2, _HASHES, nodes, ptr, rows, row_ok, k, budget, self._ip)
-            D[qs] = Dt
-            S[qs] = np.where(Rt >= 0, slot_of[np.maximum(Rt, 0)], -1)
+            h = self._hashes.get(t)
+            if h is None:
+                h = self._hashes[t] = _hash2(t)
+            Dt, Rt = _k.tenant_search(Q if qs is None else np.ascontiguousarray(Q[qs]), self._X, self._C,
+                                      self._child_start, self._child_count, self._words, self._bloom_off,
+                                      self._bloom_nw, h[0], h[1], _HASHES, nodes, ptr, rows, row_ok, k,
+                                      budget, self._ip)
+            St = slot_of[Rt]
+            St[Rt < 0] = -1
+            if qs is None:
+                return Dt, St
+            D[qs], S[qs] = Dt, St
         return D, S
 
     def _remove(self, slots: np.ndarray) -> None:

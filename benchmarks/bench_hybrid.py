@@ -16,9 +16,8 @@ checked against a numpy brute force on a sample). Baselines get their filters (m
 selectors) precomputed outside the timing; ours parses and compiles its predicates
 inside the timing. Best of ``--repeats`` for ours; baselines run once (they take seconds).
 Every method runs with ``--threads`` threads (default 1: a per-query call of faiss flat or of
-our HNSW uses one thread, and one-thread runs are the least disturbed on a shared machine);
-ours is also timed on every core (wall clock), as an extra row. With one thread, times are
-the process's CPU time, which other processes on a shared machine barely disturb.
+our HNSW uses one thread anyway). With one thread, times are the process's CPU time, which
+other processes on a shared machine barely disturb; otherwise wall clock.
 """
 
 from __future__ import annotations
@@ -133,7 +132,7 @@ def main(argv=None):
 
     rows = []
 
-    def ours(name, idx, clock=clock):
+    def ours(name, idx):
         idx.search(Q[:200], k, preds[:200])  # warm-up
         best = float("inf")
         for _ in range(a.repeats):
@@ -163,11 +162,6 @@ def main(argv=None):
             I[i] = hn.search(Q[i:i + 1], k, filter=masks[i], ef=ef)[1][0]
         rows.append((f"HNSW + filter ef={ef} (ours)", clock() - t0, recall_at_k(I, gt, k),
                      "per query"))
-
-    if numba.config.NUMBA_NUM_THREADS > threads:  # ours on every core, for reference
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        ours(f"HybridIndex qd-tree, {numba.config.NUMBA_NUM_THREADS} thr, wall", hq, time.perf_counter)
-        numba.set_num_threads(threads)
 
     base = rows[0][1]
     print(f"seconds: {'CPU time of this process' if threads == 1 else 'wall clock'}")

@@ -151,6 +151,9 @@ def run_set(name, X, Q, a, rng):
     sweep("HNSW per tenant (ours)", a.efs,
           lambda ef: (lambda t, q: per[t].search(q, k, ef=ef)[1]),
           sum(h.memory_bytes() for h in per.values()), build)
+    used = sum(sum(x.nbytes for x in h._state()[1].values()) + h.ids.nbytes for h in per.values())
+    print(f"  HNSW per tenant: {used / 2**20:.1f} MiB in use without growth slack "
+          f"({used / shared.memory_bytes():.2f}x the shared index)", flush=True)
 
     # faiss IVF with an id selector
     t0 = time.perf_counter()

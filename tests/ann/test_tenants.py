@@ -184,7 +184,7 @@ def test_shortlists_partition_each_tenant(data, index):
     _, _, owners = data
     for t in (0, 3, T - 1):
         nodes, ptr, rows = index._shortlist(t)
-        assert np.array_equal(np.sort(rows), members(owners, t))  # each vector exactly once
+        assert np.array_equal(np.sort(index._labels[rows]), members(owners, t))  # each vector once
         assert (np.diff(nodes) > 0).all()
         sizes = np.diff(ptr)
         leafy = index._child_count[nodes] == 0
@@ -209,3 +209,12 @@ def test_cli_build_and_query(tmp_path, data, capsys):
     assert np.array_equal(I, exact(X, Q[:10], rows, 5)[1])
     assert main(["info", str(tmp_path / "t.ann"), "--json"]) == 0
     assert '"kind": "tenant"' in capsys.readouterr().out
+
+
+def test_find_sorted_against_numpy(rng):
+    vals = np.unique(rng.integers(0, 200, 80))
+    for v in range(-2, 203):
+        for s, e in ((0, vals.size), (5, 30), (10, 10)):
+            sub = vals[s:e]
+            want = s + int(np.flatnonzero(sub == v)[0]) if (sub == v).any() else -1
+            assert tk.find_sorted(vals, s, e, v) == want
