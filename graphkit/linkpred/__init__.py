@@ -29,7 +29,7 @@ _LAZY = {
     "fit": "train", "evaluate_split": "train", "score_pairs": "train",
     "topological_concentration": "topology", "approximate_topological_concentration": "topology",
     "tc_edge_weights": "topology", "per_node_hits": "topology", "spearman": "topology",
-    "CandidateReranker": "retrieval", "recall_at_k": "retrieval",
+    "CandidateReranker": "retrieval", "recall_at_k": "retrieval", "exhaustive_top_k": "retrieval",
 }
 
 __all__ = sorted(_LAZY)

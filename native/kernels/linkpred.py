@@ -119,6 +119,32 @@ def weighted_common_neighbors(indptr, indices, u, v, node_weight):
     return out
 
 
+# Below this much work (pairs times mean degree) the pair kernels run on one thread: waking
+# Numba's OpenMP pool costs more than the work, and its spinning workers then slow the
+# caller's torch ops down (by 100x on a loaded 2-core machine).
+PARALLEL_WORK = 1 << 20
+
+
+def _threads(indptr, u) -> int:
+    """Threads for a pair kernel over ``u``: all of Numba's for big batches, else one."""
+    import numba
+
+    n = max(indptr.shape[0] - 1, 1)
+    big = u.shape[0] * 2 * (indptr[-1] / n + 1) >= PARALLEL_WORK
+    return numba.get_num_threads() if big else 1
+
+
+def _run(kernel, threads, *args):
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        return kernel(*args)
+    finally:
+        numba.set_num_threads(before)
+
+
 # --------------------------------------------------------------------------- topological concentration
 
 
@@ -207,13 +233,13 @@ def topological_concentration(indptr, indices, nodes, hops, beta):
 @register("linkpred.pair_sets", "cpu")
 def pair_sets_cpu(indptr, indices, u, v, residual):
     """(cptr, cnodes, uptr, unodes, vptr, vnodes); see :func:`pair_sets`."""
-    return pair_sets(indptr, indices, u, v, residual)
+    return _run(pair_sets, _threads(indptr, u), indptr, indices, u, v, residual)
 
 
 @register("linkpred.weighted_cn", "cpu")
 def weighted_cn_cpu(indptr, indices, u, v, node_weight):
     """(B,) float64 sums of ``node_weight`` (N,) float64 over common neighbours."""
-    return weighted_common_neighbors(indptr, indices, u, v, node_weight)
+    return _run(weighted_common_neighbors, _threads(indptr, u), indptr, indices, u, v, node_weight)
 
 
 @register("linkpred.tc", "cpu")

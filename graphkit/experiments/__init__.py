@@ -1,0 +1,1 @@
+"""Experiment runners (``python -m graphkit.experiments.<name>``)."""
