@@ -70,6 +70,9 @@ def cmd_build(a: argparse.Namespace) -> int:
     _set_threads(a.threads)
     ctor, rows = _kind_inputs(a, X.shape[0])
     ctor.update(_graph_params(kinds[a.kind], a))
+    if a.kind == "partitioned":  # one clustering over all vectors; posting lists on disk if asked
+        a.batch_size = max(a.batch_size, X.shape[0])
+        ctor.update({k: v for k, v in (("path", a.postings), ("nlist", a.nlist)) if v is not None})
     idx = kinds[a.kind](dim=X.shape[1], metric=a.metric, **ctor)
     t0 = time.perf_counter()
     with _progress(X.shape[0], f"build {a.kind}", not a.quiet) as bar:
@@ -152,6 +155,8 @@ def cmd_query(a: argparse.Namespace) -> int:
         kw["device"] = a.device
     if getattr(a, "ef", None) is not None:
         kw["ef"] = a.ef
+    if getattr(a, "nprobe", None) is not None:
+        kw["nprobe"] = a.nprobe
     if a.tenant is not None:
         kw["tenant"] = a.tenant
     if a.budget is not None:
@@ -399,6 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         "or string)")
     b.add_argument("--workload", help="--kind hybrid: text file of sample predicates, one a line, to partition by")
     graph_opts(b)
+    b.add_argument("--postings", help="--kind partitioned: posting-list file (lists on disk; default: in the index file)")
+    b.add_argument("--nlist", type=int, help="--kind partitioned: number of posting lists (default: n / 64)")
     b.add_argument("-o", "--output", required=True, help="index file to write")
     common(b)
     b.set_defaults(func=cmd_build)
@@ -413,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--device", choices=["cpu", "cuda"], help="where to search (default: the index's device)")
     q.add_argument("--batch-size", type=int, default=10_000, help="queries per step")
     q.add_argument("--ef", type=int, help="hnsw index: beam width of the search (default: 64)")
+    q.add_argument("--nprobe", type=int, help="partitioned index: most posting lists probed (default: 32)")
     q.add_argument("--tenant", type=int, help="tenant index: search this tenant's vectors")
     q.add_argument("--budget", type=int, help="tenant index: vectors scanned per query")
     q.add_argument("--predicate", help="hybrid index: one predicate for all queries, e.g. \"label == 3\"")

@@ -20,6 +20,7 @@ from native.distance import normalize_rows
 from native.kernels.distance import knn_cpu
 
 BLOCK = 4096
+_AUTO_HNSW = 16384  # navigator='auto': exact centroid scan up to this many lists
 _MAGIC = b"GKPOSTS\x00"
 _HEADER = struct.Struct("<8sIIQI")  # magic, version, dim, data bytes, crc32 of the data
 _VERSION = 1
@@ -100,7 +101,8 @@ class PartitionedIndex(Index):
             probed per query. prune_eps: query-aware pruning (None: no pruning).
         branching, kmeans_iters, train_size: hierarchical clustering (of at most
             ``train_size`` sampled vectors; None: all).
-        navigator: 'hnsw' (ann.HNSWIndex over the centroids) or 'flat' (exact).
+        navigator: 'hnsw' (ann.HNSWIndex over the centroids), 'flat' (exact BLAS scan of
+            the centroids) or 'auto' (flat up to 16384 lists, hnsw above).
         split_size: lists longer than this are split (default ``4 * list_size``).
         memory_budget: bytes of hot lists copied to RAM in disk mode.
         reads: 'pread' or 'mmap' (above), disk mode.
@@ -123,7 +125,7 @@ class PartitionedIndex(Index):
                  nlist: int | None = None, list_size: int = 64, replicas: int = 4,
                  closure_eps: float = 0.1, rng_factor: float = 1.0, nprobe: int = 32,
                  prune_eps: float | None = None, branching: int = 16, kmeans_iters: int = 8,
-                 train_size: int | None = None, navigator: str = "hnsw",
+                 train_size: int | None = None, navigator: str = "auto",
                  split_size: int | None = None, memory_budget: int = 0,
                  reads: str = "pread", page_budget: int = 16 << 20, seed: int = 0):
         super().__init__(dim, metric)
@@ -138,8 +140,8 @@ class PartitionedIndex(Index):
         self.branching = _check_int("branching", branching, 2)
         self.kmeans_iters = _check_int("kmeans_iters", kmeans_iters, 1)
         self.train_size = None if train_size is None else _check_int("train_size", train_size, 1)
-        if navigator not in ("hnsw", "flat"):
-            raise ValueError(f"navigator must be 'hnsw' or 'flat', got {navigator!r}")
+        if navigator not in ("auto", "hnsw", "flat"):
+            raise ValueError(f"navigator must be 'auto', 'hnsw' or 'flat', got {navigator!r}")
         self.navigator = navigator
         self.split_size = _check_int("split_size", split_size if split_size is not None
                                      else 4 * self.list_size, 2)
@@ -305,7 +307,8 @@ class PartitionedIndex(Index):
         self._build_navigator()
 
     def _build_navigator(self) -> None:
-        if self.navigator == "hnsw":
+        self._nav = None
+        if self.navigator == "hnsw" or (self.navigator == "auto" and self.nlist > _AUTO_HNSW):
             from ann.hnsw import HNSWIndex
 
             self._nav = HNSWIndex(self.dim, "ip" if self._ip else "l2", M=16, ef_construction=200,

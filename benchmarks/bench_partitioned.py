@@ -29,7 +29,7 @@ import ann  # noqa: E402
 from ann.evaluate import CurvePoint, plot_recall_qps, recall_at_k, time_search  # noqa: E402
 from ann.partitioned import PartitionedIndex, resident_memory  # noqa: E402
 
-NPROBES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
+NPROBES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
 TARGETS = (0.90, 0.95)
 
 
@@ -120,7 +120,7 @@ def main() -> None:
     p.add_argument("--train-size", type=int, default=None, help="clustering sample, both libraries")
     p.add_argument("--iters", type=int, default=10, help="k-means iterations, both libraries")
     p.add_argument("--page-budget", type=int, default=16 << 20, help="bytes of lists read per search chunk")
-    p.add_argument("--navigator", default="hnsw", choices=["hnsw", "flat"])
+    p.add_argument("--navigator", default="auto", choices=["auto", "hnsw", "flat"])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("-k", type=int, default=10)
