@@ -51,6 +51,18 @@ def _metric_ip(metric: str) -> bool:
     return metric == "ip"
 
 
+def _distances(X: np.ndarray, C: np.ndarray, ip: bool) -> np.ndarray:
+    """(n, k) point-centroid distances: the parallel kernel, or BLAS for small inputs
+    (where starting threads costs more than the work)."""
+    if X.shape[0] * C.shape[0] >= 1 << 16:
+        return _k.point_centroid_distances(X, C, ip)
+    G = X @ C.T
+    if ip:
+        return (1.0 - G).astype(np.float32)
+    D = (X * X).sum(1)[:, None] - 2.0 * G + (C * C).sum(1)[None, :]
+    return np.maximum(D, 0).astype(np.float32)
+
+
 def balanced_kmeans(X: Any, k: int, *, iters: int = 10, slack: float = 0.1, seed: int = 0,
                     metric: str = "l2") -> tuple[np.ndarray, np.ndarray]:
     """k-means with a cluster-size limit.
@@ -78,7 +90,7 @@ def balanced_kmeans(X: Any, k: int, *, iters: int = 10, slack: float = 0.1, seed
     C = X[rng.choice(n, size=k, replace=False)].copy()
     labels = np.zeros(n, np.int64)
     for it in range(iters + 1):
-        D = _k.point_centroid_distances(X, C, ip)
+        D = _distances(X, C, ip)
         labels = _k.capacity_assign(D, cap)
         sums, counts = _k.centroid_sums(X, labels, k)
         nonempty = counts > 0
