@@ -91,7 +91,7 @@ def build_model(model: str, in_channels: int, hp: dict, decoder: str = "mlp"):
 
 
 def run(dataset: str, model: str, seed: int, epochs: int, decoder: str = "mlp", select_by: str = "hits@100",
-        eval_every: int = 1, verbose: bool = False) -> dict:
+        eval_every: int = 1, verbose: bool = False, batch_size: int | None = None) -> dict:
     """One seed of one model on one dataset: {'val': {...}, 'test': {...}, 'seconds': s}."""
     from graphkit.linkpred import fit, random_link_split
 
@@ -106,7 +106,7 @@ def run(dataset: str, model: str, seed: int, epochs: int, decoder: str = "mlp", 
         torch.manual_seed(seed)
         m = build_model(model, x.shape[1], hp, decoder)
         gae = model in ("gcn", "sage")
-        res = fit(m, x, split, epochs=epochs, batch_size=hp["batch_size"], lr=0.01 if gae else hp["lr"],
+        res = fit(m, x, split, epochs=epochs, batch_size=batch_size or hp["batch_size"], lr=0.01 if gae else hp["lr"],
                   encoder_lr=None if gae else hp["encoder_lr"], target_link_removal=not gae,
                   select_by=select_by, eval_every=eval_every, seed=seed,
                   log=(lambda s: print(s, file=sys.stderr)) if verbose else None)
@@ -130,6 +130,7 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--eval-every", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=None, help="training batch size (default: per dataset)")
     p.add_argument("--metric", default=None, help="model-selection metric (default hits@100; auc for SEAL graphs)")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--json", default=None, help="write every per-seed result to this file")
@@ -148,7 +149,7 @@ def main(argv=None) -> int:
         seal = d.lower() in SEAL
         for m in models:
             rows = [run(d, m, s, a.epochs, a.decoder, a.metric or ("auc" if seal else "hits@100"),
-                        a.eval_every, a.verbose) for s in a.seeds]
+                        a.eval_every, a.verbose, a.batch_size) for s in a.seeds]
             all_rows[f"{d}/{m}"] = rows
             summ = summarize(rows, metrics)
             name = m if m not in ("gcn", "sage") else f"{m}-{a.decoder}"
