@@ -127,7 +127,7 @@ class PartitionedIndex(Index):
                  prune_eps: float | None = None, branching: int = 16, kmeans_iters: int = 8,
                  train_size: int | None = None, navigator: str = "auto",
                  split_size: int | None = None, memory_budget: int = 0,
-                 reads: str = "pread", page_budget: int = 16 << 20, seed: int = 0):
+                 reads: str = "pread", page_budget: int = 8 << 20, seed: int = 0):
         super().__init__(dim, metric)
         self.path = None if path is None else os.path.abspath(os.fspath(path))
         self.nlist_wanted = None if nlist is None else _check_int("nlist", nlist, 1)
@@ -476,37 +476,40 @@ class PartitionedIndex(Index):
     def _search_cpu(self, Q, probes, k, an, use_allowed):
         fv, iv = self._views(self._buf)
         hfv, hiv = self._views(self._hot[0])
-        step = max(1, Q.shape[0])
+        bounds = [0, Q.shape[0]]
         pread = self.on_disk and self.reads == "pread"
-        if pread:  # chunks of queries whose lists fit in about page_budget bytes
-            per_query = probes.shape[1] * max(1, self._used // max(1, self.nlist))
-            step = max(1, min(step, self.page_budget // per_query))
+        if pread:  # chunks of queries whose probed extents add up to about page_budget bytes
+            ext = -(-self._cap * (self.dim * 4 + 8) // BLOCK) * BLOCK
+            per_query = np.where(probes >= 0, ext[np.maximum(probes, 0)], 0).sum(1)
+            cut = np.floor_divide(np.cumsum(per_query) - per_query, self.page_budget)
+            bounds = np.concatenate([[0], np.flatnonzero(np.diff(cut)) + 1, [Q.shape[0]]]).tolist()
+            csum = np.concatenate([[0], np.cumsum(per_query)])
+            stage = np.empty(max(8, int(np.diff(csum[bounds]).max())), np.uint8)  # reused
             fd = os.open(self.path, os.O_RDONLY)
         off = self._off
         D = np.empty((Q.shape[0], k), np.float32)
         N = np.empty((Q.shape[0], k), np.int64)
         try:
-            for s in range(0, Q.shape[0], step):
-                pr = probes[s: s + step]
+            for s, e in zip(bounds[:-1], bounds[1:]):
+                pr = probes[s:e]
                 if pread:
-                    fv, iv, off = self._stage(fd, pr)
-                D[s: s + step], N[s: s + step] = _k.search_lists(
-                    Q[s: s + step], pr, k, fv, iv, off, self._cap, self._len,
+                    fv, iv, off = self._stage(fd, pr, stage)
+                D[s:e], N[s:e] = _k.search_lists(
+                    Q[s:e], pr, k, fv, iv, off, self._cap, self._len,
                     hfv, hiv, self._hot[1], self.dim, self._dead, an, use_allowed, self._ip)
         finally:
             if pread:
                 os.close(fd)
         return D, N
 
-    def _stage(self, fd: int, probes: np.ndarray):
-        """Read the probed lists that are not hot into one buffer: (fv, iv, offsets)."""
+    def _stage(self, fd: int, probes: np.ndarray, buf: np.ndarray):
+        """Read the probed lists that are not hot into ``buf``: (fv, iv, offsets)."""
         lists = np.unique(probes[probes >= 0])
         lists = lists[self._hot[1][lists] < 0]
         lists = lists[np.argsort(self._off[lists], kind="stable")]  # file order
         src = self._off[lists]
         sizes = -(-self._cap[lists] * (self.dim * 4 + 8) // BLOCK) * BLOCK
         pos = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        buf = np.empty(max(8, int(pos[-1])), np.uint8)
         off = np.zeros(self.nlist, np.int64)
         off[lists] = pos[:-1]
         # one read per run of extents adjacent in the file
