@@ -154,6 +154,10 @@ def search_lists(Q, probes, k, fv, iv, off, cap, ln, hot_fv, hot_iv, hot_off, di
     return D, N
 
 
+# the same search on one thread, for chunks of a few queries (starting threads costs more)
+search_lists_serial = njit(cache=True, nogil=True, fastmath=True)(search_lists.py_func)
+
+
 @njit(cache=True, nogil=True)
 def dedup_topk(D, N, k):
     """First k distinct nodes of each row of (D, N) (rows sorted ascending). -1/inf padded."""

@@ -494,7 +494,8 @@ class PartitionedIndex(Index):
                 pr = probes[s:e]
                 if pread:
                     fv, iv, off = self._stage(fd, pr, stage)
-                D[s:e], N[s:e] = _k.search_lists(
+                kern = _k.search_lists if e - s >= 8 else _k.search_lists_serial
+                D[s:e], N[s:e] = kern(
                     Q[s:e], pr, k, fv, iv, off, self._cap, self._len,
                     hfv, hiv, self._hot[1], self.dim, self._dead, an, use_allowed, self._ip)
         finally:
