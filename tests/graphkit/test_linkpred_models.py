@@ -150,3 +150,17 @@ def test_model_input_validation(cora):
         random_link_split(ei, n, val_ratio=0.6, test_ratio=0.5)
     with pytest.raises(ValueError, match="decoder"):
         GAE(x.shape[1], 8, decoder="bilinear")
+
+
+def test_runner_prints_a_table(capsys, tmp_path):
+    from graphkit.experiments.link_prediction import main
+
+    out = tmp_path / "r.json"
+    assert main(["--dataset", "USAir", "--model", "cn,ra", "--seeds", "0", "1", "--json", str(out)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split()[:2] == ["dataset", "model"] and len(lines) == 3
+    assert lines[2].split()[:2] == ["USAir", "ra"]
+    import json
+
+    rows = json.loads(out.read_text())
+    assert len(rows["USAir/cn"]) == 2 and 0.8 < rows["USAir/ra"][0]["test"]["auc"] <= 1.0
