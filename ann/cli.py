@@ -175,7 +175,7 @@ def cmd_query(a: argparse.Namespace) -> int:
                 e = min(Q.shape[0], s + a.batch_size)
                 D[s:e], I[s:e] = idx.search(Q[s:e], a.k, **_slice_kw(kw, s, e))
                 bar.update(e - s)
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, KeyError) as e:
         raise SystemExit(f"ann: {e}") from None
     secs = time.perf_counter() - t0
     line = f"{Q.shape[0]} queries, k={a.k}: {secs:.3f} s, {Q.shape[0] / secs:,.0f} QPS"

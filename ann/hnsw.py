@@ -106,7 +106,7 @@ class HNSWIndex(Index):
     def _grow(self, need: int, need_rows: int, exact: bool = False) -> None:
         cap = self._X.shape[0]
         if need > cap:
-            cap = need if exact else max(need, 2 * cap, 1024)
+            cap = need if exact or cap == 0 else max(need, 2 * cap)  # first add: no slack
 
             def g(a, fill=0):
                 out = np.full((cap,) + a.shape[1:], fill, a.dtype)
@@ -122,7 +122,7 @@ class HNSWIndex(Index):
             self._labels = g(self._labels, -1)
         rcap = self._U.shape[0]
         if need_rows > rcap:
-            rcap = need_rows if exact else max(need_rows, 2 * rcap, 256)
+            rcap = need_rows if exact or rcap == 0 else max(need_rows, 2 * rcap)
             U = np.zeros((rcap, self.M), np.int32)
             U[: self._rows] = self._U[: self._rows]
             cu = np.zeros(rcap, np.int32)
