@@ -448,21 +448,16 @@ class PartitionedIndex(Index):
         return np.ascontiguousarray(Ic, dtype=np.int64)
 
     def _centroid_topk(self, Q: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
-        """Exact p nearest centroids by one BLAS product per 256 queries (small batches of
-        centroids: cheaper than the tiled top-k kernel's set-up)."""
+        """Exact p nearest centroids: one BLAS product per 128 queries, then a top-p over
+        its rows on one thread (no thread start-up; the product dominates)."""
         C = self._C
         c_sq = (C * C).sum(1)
         D = np.empty((Q.shape[0], p), np.float32)
         I = np.empty((Q.shape[0], p), np.int64)
-        for s in range(0, Q.shape[0], 256):
-            G = Q[s: s + 256] @ C.T
-            d = 1.0 - G if self._ip else (Q[s: s + 256] ** 2).sum(1)[:, None] - 2.0 * G + c_sq
-            part = np.argpartition(d, p - 1, axis=1)[:, :p] if p < C.shape[0] else \
-                np.broadcast_to(np.arange(C.shape[0]), d.shape)
-            dp = np.take_along_axis(d, part, 1)
-            o = np.argsort(dp, axis=1, kind="stable")
-            D[s: s + 256] = np.take_along_axis(dp, o, 1)
-            I[s: s + 256] = np.take_along_axis(part, o, 1)
+        for s in range(0, Q.shape[0], 128):
+            q = Q[s: s + 128]
+            D[s: s + 128], I[s: s + 128] = _k.topk_from_products(
+                q @ C.T, (q * q).sum(1), c_sq, p, self._ip)
         return D, I
 
     def _search(self, Q: np.ndarray, k: int, allowed: np.ndarray | None, nprobe: int | None = None,
