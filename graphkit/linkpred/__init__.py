@@ -29,6 +29,7 @@ _LAZY = {
     "fit": "train", "evaluate_split": "train", "score_pairs": "train",
     "topological_concentration": "topology", "approximate_topological_concentration": "topology",
     "tc_edge_weights": "topology", "per_node_hits": "topology", "spearman": "topology",
+    "random_projection_embedding": "topology",
     "CandidateReranker": "retrieval", "recall_at_k": "retrieval", "exhaustive_top_k": "retrieval",
 }
 

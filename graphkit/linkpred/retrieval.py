@@ -69,6 +69,10 @@ class CandidateReranker:
         M, ef_construction: of the ``ann.HNSWIndex``. ef: beam width of the searches
             (default max(64, 2 C)).
         batch_size: pairs per scoring call.
+        embedding: what the index holds: 'model' (the encoder's embeddings), 'structure'
+            (random projections of the adjacency, whose cosine estimates the normalised
+            common-neighbour count: candidates by shared neighbours) or 'both' (the two
+            unit vectors side by side).
 
     Example::
 
@@ -80,11 +84,15 @@ class CandidateReranker:
     """
 
     def __init__(self, model, num_candidates: int = 200, metric: str = "cosine", M: int = 16,
-                 ef_construction: int = 200, ef: int | None = None, batch_size: int = 65536):
+                 ef_construction: int = 200, ef: int | None = None, batch_size: int = 65536,
+                 embedding: str = "model"):
         if isinstance(num_candidates, bool) or int(num_candidates) != num_candidates or num_candidates < 1:
             raise ValueError(f"num_candidates must be a positive integer, got {num_candidates!r}")
         if metric not in ("ip", "cosine", "l2"):
             raise ValueError(f"metric must be 'ip', 'cosine' or 'l2', got {metric!r}")
+        if embedding not in ("model", "structure", "both"):
+            raise ValueError(f"embedding must be 'model', 'structure' or 'both', got {embedding!r}")
+        self.embedding = embedding
         self.model = model
         self.num_candidates = int(num_candidates)
         self.metric, self.M, self.ef_construction = metric, M, ef_construction
@@ -105,11 +113,24 @@ class CandidateReranker:
         self.num_nodes = num_nodes
         self._keys = _edge_keys(self.graph)
         t1 = time.perf_counter()
-        emb = self.h.detach().float().cpu().numpy()
+        emb = self._vectors(edge_index)
         self.index = ann.HNSWIndex(emb.shape[1], metric=self.metric, M=self.M, ef_construction=self.ef_construction)
         self.index.add(emb)
         self.timings = {"encode_s": t1 - t0, "index_s": time.perf_counter() - t1}
         return self
+
+    def _vectors(self, edge_index) -> np.ndarray:
+        """(N, d) float32 vectors of the index (see ``embedding``)."""
+        from graphkit.linkpred.topology import random_projection_embedding
+
+        parts = []
+        if self.embedding in ("model", "both"):
+            parts.append(torch.nn.functional.normalize(self.h.detach().double().cpu(), dim=1))
+        if self.embedding in ("structure", "both"):
+            r = random_projection_embedding(edge_index, self.num_nodes, hops=1, dim=128).cpu()
+            parts.append(torch.nn.functional.normalize(r, dim=1))
+        self._emb = torch.cat(parts, dim=1).float().numpy()
+        return self._emb
 
     def _check_queries(self, queries) -> torch.Tensor:
         if self.index is None:
@@ -126,8 +147,7 @@ class CandidateReranker:
         deg = _dev.as_numpy(self.graph.degree())
         extra = int(deg[q.numpy()].max()) + 1 if q.numel() else 1
         k = min(self.num_candidates + extra, self.num_nodes)
-        emb = self.h.detach().float().cpu().numpy()[q.numpy()]
-        _, I = self.index.search(emb, k, ef=max(self.ef, k))
+        _, I = self.index.search(self._emb[q.numpy()], k, ef=max(self.ef, k))
         qq = np.repeat(q.numpy(), k).reshape(I.shape)
         bad = (I < 0) | (I == qq)
         bad |= _is_edge(self._keys, qq.reshape(-1), np.maximum(I, 0).reshape(-1), self.num_nodes).reshape(I.shape)

@@ -54,6 +54,33 @@ def topological_concentration(edge_index, num_nodes: int | None = None, hops: in
     return torch.from_numpy(out)
 
 
+def random_projection_embedding(edge_index: torch.Tensor, num_nodes: int, hops: int = 1, beta: float = 0.5,
+                                dim: int = 128, seed: int = 0) -> torch.Tensor:
+    """R = sum_{l=1..K} beta^(l-1) Z_l, Z_l = rownorm(A Z_{l-1}), Z_0 (N, d) ~ N(0, 1); (N, d) float64.
+
+    cos(R_i, R_j) estimates the overlap of the neighbourhoods of i and j (at K = 1,
+    |N(i) & N(j)| / sqrt(|N(i)| |N(j)|)): the structure vectors of ATC, and candidate
+    vectors for retrieval by common neighbours.
+    """
+    check_edge_index(edge_index, num_nodes)
+    if isinstance(hops, bool) or int(hops) != hops or hops < 1:
+        raise ValueError(f"hops must be an integer >= 1, got {hops!r}")
+    if dim < 1:
+        raise ValueError(f"dim must be >= 1, got {dim!r}")
+    dev = edge_index.device
+    ei = edge_index[:, edge_index[0] != edge_index[1]]
+    A = torch.sparse_coo_tensor(torch.stack([ei[1], ei[0]]), torch.ones(ei.shape[1], dtype=torch.float64, device=dev),
+                                (num_nodes, num_nodes)).coalesce()
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    z = torch.randn(num_nodes, dim, generator=gen, dtype=torch.float64).to(dev)
+    r = torch.zeros_like(z)
+    for k in range(hops):
+        z = torch.sparse.mm(A, z)
+        z = z / z.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        r = r + beta ** k * z
+    return r
+
+
 def approximate_topological_concentration(edge_index: torch.Tensor, num_nodes: int, hops: int = 1,
                                           beta: float = 0.5, dim: int = 128, seed: int = 0) -> torch.Tensor:
     """Approximate TC (ATC) of every node by propagated random projections.
@@ -65,28 +92,14 @@ def approximate_topological_concentration(edge_index: torch.Tensor, num_nodes: i
     Returns:
         (N,) float64 tensor on edge_index's device; NaN for isolated nodes.
     """
-    check_edge_index(edge_index, num_nodes)
-    if isinstance(hops, bool) or int(hops) != hops or hops < 1:
-        raise ValueError(f"hops must be an integer >= 1, got {hops!r}")
-    if dim < 1:
-        raise ValueError(f"dim must be >= 1, got {dim!r}")
-    dev = edge_index.device
+    r = random_projection_embedding(edge_index, num_nodes, hops, beta, dim, seed)
+    r = r / r.norm(dim=1, keepdim=True).clamp_min(1e-12)
     ei = edge_index[:, edge_index[0] != edge_index[1]]
     src, dst = ei[0], ei[1]
-    deg = torch.zeros(num_nodes, dtype=torch.float64, device=dev).index_add_(
-        0, dst, torch.ones(dst.numel(), dtype=torch.float64, device=dev))
-    A = torch.sparse_coo_tensor(torch.stack([dst, src]), torch.ones(dst.numel(), dtype=torch.float64, device=dev),
-                                (num_nodes, num_nodes)).coalesce()
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    z = torch.randn(num_nodes, dim, generator=gen, dtype=torch.float64).to(dev)
-    r = torch.zeros_like(z)
-    for k in range(hops):
-        z = torch.sparse.mm(A, z)
-        z = z / z.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        r = r + beta ** k * z
-    r = r / r.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    deg = torch.zeros(num_nodes, dtype=torch.float64, device=r.device).index_add_(
+        0, dst, torch.ones(dst.numel(), dtype=torch.float64, device=r.device))
     cos = (r[src] * r[dst]).sum(1)
-    total = torch.zeros(num_nodes, dtype=torch.float64, device=dev).index_add_(0, dst, cos)
+    total = torch.zeros(num_nodes, dtype=torch.float64, device=r.device).index_add_(0, dst, cos)
     return torch.where(deg > 0, total / deg.clamp_min(1), torch.full_like(total, float("nan")))
 
 
