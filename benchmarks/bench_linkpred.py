@@ -152,12 +152,12 @@ def bench_retrieval(args):
     print(f"{'exhaustive NCNC (N-1)':30s} {100 * h_ex:18.2f} {1:6.2f} {'':>12s} {t_ex:10.2f} {1:8.1f}x {'':>8s}")
     for emb in args.embeddings.split(","):
         rr = CandidateReranker(model, num_candidates=args.candidates, M=16, ef_construction=100,
-                               embedding=emb).fit(x, train_ei, n, h=rr.h)
+                               embedding=emb, metric=args.metric).fit(x, train_ei, n, h=rr.h)
         r_cand = recall_at_k(rr.candidates(queries), queries, test)
         _, rr_ids = rr.recommend(queries, k=100)
         t_rr = rr.timings["search_s"] + rr.timings["rerank_s"]
         h_rr = recall_at_k(rr_ids, queries, test)
-        print(f"{'HNSW(' + emb + ') + NCNC re-rank':30s} {100 * h_rr:18.2f} {h_rr / h_ex:6.2f} {100 * r_cand:11.2f}% "
+        print(f"{'HNSW(' + emb + ', ' + args.metric + ') + NCNC':30s} {100 * h_rr:18.2f} {h_rr / h_ex:6.2f} {100 * r_cand:11.2f}% "
               f"{t_rr:10.2f} {t_ex / t_rr:8.1f}x {rr.timings['index_s']:8.1f}")
 
 
@@ -218,6 +218,7 @@ def main():
     p.add_argument("--queries", type=int, default=100)
     p.add_argument("--candidates", type=int, default=300)
     p.add_argument("--embeddings", default="model,structure,both", help="index vectors compared in 'retrieval'")
+    p.add_argument("--metric", default="cosine", choices=("cosine", "ip", "l2"), help="index metric in 'retrieval'")
     p.add_argument("--batch-size", type=int, default=4096, help="training batch size in 'retrieval'")
     p.add_argument("--completion", type=int, default=4, help="NCNC completion candidates per side (evaluation)")
     p.add_argument("--tc-sample", type=int, default=500)

@@ -123,12 +123,14 @@ class CandidateReranker:
         """(N, d) float32 vectors of the index (see ``embedding``)."""
         from graphkit.linkpred.topology import random_projection_embedding
 
+        unit = self.metric != "ip"  # with 'ip' the raw vectors: dot products estimate CN counts
         parts = []
         if self.embedding in ("model", "both"):
-            parts.append(torch.nn.functional.normalize(self.h.detach().double().cpu(), dim=1))
+            h = self.h.detach().double().cpu()
+            parts.append(torch.nn.functional.normalize(h, dim=1) if unit else h)
         if self.embedding in ("structure", "both"):
-            r = random_projection_embedding(edge_index, self.num_nodes, hops=1, dim=128).cpu()
-            parts.append(torch.nn.functional.normalize(r, dim=1))
+            r = random_projection_embedding(edge_index, self.num_nodes, hops=1, dim=128, normalize=unit).cpu()
+            parts.append(torch.nn.functional.normalize(r, dim=1) if unit else r)
         self._emb = torch.cat(parts, dim=1).float().numpy()
         return self._emb
 

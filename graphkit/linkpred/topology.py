@@ -55,8 +55,11 @@ def topological_concentration(edge_index, num_nodes: int | None = None, hops: in
 
 
 def random_projection_embedding(edge_index: torch.Tensor, num_nodes: int, hops: int = 1, beta: float = 0.5,
-                                dim: int = 128, seed: int = 0) -> torch.Tensor:
+                                dim: int = 128, seed: int = 0, normalize: bool = True) -> torch.Tensor:
     """R = sum_{l=1..K} beta^(l-1) Z_l, Z_l = rownorm(A Z_{l-1}), Z_0 (N, d) ~ N(0, 1); (N, d) float64.
+
+    With ``normalize`` False, Z_l = A Z_{l-1} and Z_0 ~ N(0, 1/d): then R_i . R_j estimates
+    the number of common neighbours |N(i) & N(j)| at K = 1.
 
     cos(R_i, R_j) estimates the overlap of the neighbourhoods of i and j (at K = 1,
     |N(i) & N(j)| / sqrt(|N(i)| |N(j)|)): the structure vectors of ATC, and candidate
@@ -73,10 +76,13 @@ def random_projection_embedding(edge_index: torch.Tensor, num_nodes: int, hops: 
                                 (num_nodes, num_nodes)).coalesce()
     gen = torch.Generator(device="cpu").manual_seed(seed)
     z = torch.randn(num_nodes, dim, generator=gen, dtype=torch.float64).to(dev)
+    if not normalize:
+        z = z / dim ** 0.5
     r = torch.zeros_like(z)
     for k in range(hops):
         z = torch.sparse.mm(A, z)
-        z = z / z.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        if normalize:
+            z = z / z.norm(dim=1, keepdim=True).clamp_min(1e-12)
         r = r + beta ** k * z
     return r
 
