@@ -155,24 +155,20 @@ def search_lists(Q, probes, k, fv, iv, off, cap, ln, hot_fv, hot_iv, hot_off, di
 
 
 @njit(cache=True, nogil=True)
-def topk_from_products(G, q_sq, c_sq, p, metric_ip):
-    """The p smallest distances per row, from inner products ``G = Q C^T``: squared l2
-    ``q_sq - 2 G + c_sq`` or ``1 - G``. Returns (D, I) ascending (ties: lower index)."""
-    nq, nc = G.shape
-    D = np.full((nq, p), np.inf, np.float32)
-    I = np.full((nq, p), -1, np.int64)
+def smallest_per_row(D, p):
+    """The p smallest entries of each row of D and their columns, ascending (ties: lower
+    column first). Returns (D (n, p) float32, I (n, p) int64)."""
+    nq, nc = D.shape
+    OD = np.full((nq, p), np.inf, np.float32)
+    OI = np.full((nq, p), -1, np.int64)
     for q in range(nq):
-        hd = D[q]
-        hi = I[q]
+        hd = OD[q]
+        hi = OI[q]
         for c in range(nc):
-            if metric_ip:
-                d = np.float32(1.0) - G[q, c]
-            else:
-                d = q_sq[q] - np.float32(2.0) * G[q, c] + c_sq[c]
-            if d < hd[0]:
-                _heap_replace_top(hd, hi, d, c)
+            if D[q, c] < hd[0]:
+                _heap_replace_top(hd, hi, D[q, c], c)
         _heap_sort(hd, hi)
-    return D, I
+    return OD, OI
 
 
 # the same search on one thread, for chunks of a few queries (starting threads costs more)

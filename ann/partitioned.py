@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ann import _clustering_kernels as _ck
 from ann import _partitioned_kernels as _k
 from ann.base import Index
 from ann.clustering import _check_int, balanced_kmeans, hierarchical_balanced_kmeans, size_distribution
@@ -448,16 +449,13 @@ class PartitionedIndex(Index):
         return np.ascontiguousarray(Ic, dtype=np.int64)
 
     def _centroid_topk(self, Q: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
-        """Exact p nearest centroids: one BLAS product per 128 queries, then a top-p over
-        its rows on one thread (no thread start-up; the product dominates)."""
-        C = self._C
-        c_sq = (C * C).sum(1)
+        """Exact p nearest centroids, 128 queries at a time: distances by the parallel
+        Numba kernel (BLAS threads would fight Numba's), then the p smallest per row."""
         D = np.empty((Q.shape[0], p), np.float32)
         I = np.empty((Q.shape[0], p), np.int64)
         for s in range(0, Q.shape[0], 128):
-            q = Q[s: s + 128]
-            D[s: s + 128], I[s: s + 128] = _k.topk_from_products(
-                q @ C.T, (q * q).sum(1), c_sq, p, self._ip)
+            dist = _ck.point_centroid_distances(Q[s: s + 128], self._C, self._ip)
+            D[s: s + 128], I[s: s + 128] = _k.smallest_per_row(dist, p)
         return D, I
 
     def _search(self, Q: np.ndarray, k: int, allowed: np.ndarray | None, nprobe: int | None = None,
