@@ -80,6 +80,7 @@ class HNSWIndex(Index):
         self._pool_lock = threading.Lock()
         self._mutations = 0  # graph changes, so that the GPU copy knows it is stale
         self._gpu = None
+        self._maps = None  # cached (key, live nodes, live mask, slot of node)
         self.M = _positive_int("M", M, 2)
         self.M0 = 2 * self.M
         self.ef_construction = _positive_int("ef_construction", ef_construction)
@@ -287,14 +288,17 @@ class HNSWIndex(Index):
         nq = Q.shape[0]
         if self.metric == "cosine":
             Q = normalize_rows(Q)
-        live = self._live_nodes()
-        mask = np.zeros(self._n, np.bool_)
-        mask[live if allowed is None else live[allowed]] = True
+        live, live_mask, slot_of = self._node_maps()
+        if allowed is None:
+            mask = live_mask  # read only in the kernels
+        else:
+            mask = np.zeros(self._n, np.bool_)
+            mask[live[allowed]] = True
         if not mask.any() or nq == 0:
             return np.full((nq, k), np.inf, np.float32), np.full((nq, k), -1, np.int64)
         if self._pick_device(device, nq) == "cuda":
             D, nodes = self._search_cuda(Q, k, ef, mask, use_mask=allowed is not None or live.size < self._n)
-            return D, self._slot_of_node(live)[np.maximum(nodes, 0)] * (nodes >= 0) - (nodes < 0)
+            return D, np.where(nodes >= 0, slot_of[np.maximum(nodes, 0)], -1)
         vis, tags = self._take_visited()
         try:
             nchunks = max(1, min(nq, vis.shape[0]))
@@ -303,7 +307,7 @@ class HNSWIndex(Index):
                                        vis[:nchunks], tags[:nchunks])
         finally:
             self._give_visited(vis, tags)
-        return D, self._slot_of_node(live)[np.maximum(nodes, 0)] * (nodes >= 0) - (nodes < 0)
+        return D, np.where(nodes >= 0, slot_of[np.maximum(nodes, 0)], -1)
 
     def _pick_device(self, device: str | None, nq: int) -> str:
         if device is None:
@@ -332,14 +336,21 @@ class HNSWIndex(Index):
                                            int(self._ep[0]), int(self._ep[1]), k, ef, self._metric_flag,
                                            cuda.to_device(mask.astype(np.uint8)), int(use_mask))
 
-    def _slot_of_node(self, live: np.ndarray) -> np.ndarray:
-        slot_of = np.full(self._n, -1, np.int64)
-        slot_of[live] = np.arange(live.size)
-        return slot_of
+    def _node_maps(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(live nodes by slot, live mask by node, slot of each node or -1), cached until
+        the next add / remove / compact, so a one-query search does no O(n) work."""
+        key = (self._n, self._mutations)
+        if self._maps is None or self._maps[0] != key:
+            live = self._live_nodes()
+            slot_of = np.full(self._n, -1, np.int64)
+            slot_of[live] = np.arange(live.size)
+            self._maps = (key, live, ~self._deleted[: self._n], slot_of)
+        return self._maps[1:]
 
     def _remove(self, slots: np.ndarray) -> None:
         live = self._live_nodes()
         self._deleted[live[slots]] = True
+        self._mutations += 1
         self._ids = self._labels[self._live_nodes()]
 
     def compact(self) -> int:
