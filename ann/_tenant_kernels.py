@@ -13,6 +13,8 @@ import numpy as np
 from numba import njit, prange
 
 from native.kernels.distance import _heap_replace_top, _heap_sort, dot, l2_sq
+from native.kernels.hnsw import _heap_pop as _pq_pop  # binary min-heap on (distance, node)
+from native.kernels.hnsw import _heap_push as _pq_push
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -81,46 +83,6 @@ def find_sorted(vals, s, e, v):
     if s < end and vals[s] == v:
         return s
     return -1
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _pq_push(pd, pn, size, d, n):
-    """Push (d, n) on the binary min-heap pd[:size], pn[:size]; returns the new size."""
-    i = size
-    while i > 0:
-        p = (i - 1) >> 1
-        if pd[p] <= d:
-            break
-        pd[i] = pd[p]
-        pn[i] = pn[p]
-        i = p
-    pd[i] = d
-    pn[i] = n
-    return size + 1
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _pq_pop(pd, pn, size):
-    """Remove the root of the min-heap; returns the new size (the root is read before)."""
-    size -= 1
-    d = pd[size]
-    n = pn[size]
-    i = 0
-    while True:
-        c = 2 * i + 1
-        if c >= size:
-            break
-        if c + 1 < size and pd[c + 1] < pd[c]:
-            c += 1
-        if pd[c] >= d:
-            break
-        pd[i] = pd[c]
-        pn[i] = pn[c]
-        i = c
-    if size > 0:
-        pd[i] = d
-        pn[i] = n
-    return size
 
 
 @njit(cache=True, nogil=True, parallel=True)
