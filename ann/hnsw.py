@@ -81,6 +81,7 @@ class HNSWIndex(Index):
         self._mutations = 0  # graph changes, so that the GPU copy knows it is stale
         self._gpu = None
         self._maps = None  # cached (key, live nodes, live mask, slot of node)
+        self._replace = False  # set by add(replace_deleted=True) for the call
         self.M = _positive_int("M", M, 2)
         self.M0 = 2 * self.M
         self.ef_construction = _positive_int("ef_construction", ef_construction)
@@ -154,7 +155,7 @@ class HNSWIndex(Index):
     def _add(self, X: np.ndarray, ids: np.ndarray):
         if self.metric == "cosine":
             X = normalize_rows(X)
-        if getattr(self, "_replace", False) and self._deleted[: self._n].any():
+        if self._replace and self._deleted[: self._n].any():
             return self._add_replacing(X, ids)
         self._append(X, ids)
         return None

@@ -147,8 +147,6 @@ def _search_layer(q, X, L0, c0, U, cu, offs, eps, n_eps, ef, layer, metric, vis,
     """
     nc = 0
     nr = 0
-    nb = np.empty(max(L0.shape[1], U.shape[1]), np.int32)
-    nbd = np.empty(nb.shape[0], np.float32)
     for e in range(n_eps):
         node = eps[e]
         if vis[node] == tag:
@@ -166,20 +164,12 @@ def _search_layer(q, X, L0, c0, U, cu, offs, eps, n_eps, ef, layer, metric, vis,
             break
         nc = _heap_pop(ck, cv, nc)
         row, cnt, ci = _links(L0, c0, U, cu, offs, c, layer)
-        # first the unvisited links, then their distances in one independent run (the
-        # loads of different rows overlap), then the heap updates
-        nn = 0
         for j in range(cnt[ci]):
             e = row[j]
-            if vis[e] != tag:
-                vis[e] = tag
-                nb[nn] = e
-                nn += 1
-        for j in range(nn):
-            nbd[j] = _dist_row(q, X, nb[j], metric)
-        for j in range(nn):
-            e = nb[j]
-            de = nbd[j]
+            if vis[e] == tag:
+                continue
+            vis[e] = tag
+            de = _dist_row(q, X, e, metric)
             bound = -rk[0] if nr >= ef else np.float32(np.inf)
             if de < bound:
                 nc = _heap_push(ck, cv, nc, de, e)
