@@ -64,6 +64,19 @@ def time_search(search: Callable[[], Any], nq: int, repeats: int = 3, warmup: in
     return Timing(best, nq, result)
 
 
+def qps_at_recall(points: Sequence[tuple[float, float]], target: float) -> float | None:
+    """QPS at recall ``target`` on a measured (recall, qps) curve, interpolated on log QPS
+    between the points around it; when every point already reaches it, the fastest one;
+    None when no point reaches it."""
+    pts = sorted(points)
+    for (r0, q0), (r1, q1) in zip(pts, pts[1:]):
+        if r0 <= target <= r1 and r1 > r0:
+            t = (target - r0) / (r1 - r0)
+            return float(np.exp(np.log(q0) + t * (np.log(q1) - np.log(q0))))
+    reached = [q for r, q in pts if r >= target]
+    return max(reached) if reached else None
+
+
 @dataclass
 class CurvePoint:
     name: str

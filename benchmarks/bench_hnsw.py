@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import ann  # noqa: E402
-from ann.evaluate import CurvePoint, plot_recall_qps, recall_at_k, time_search  # noqa: E402
+from ann.evaluate import CurvePoint, plot_recall_qps, qps_at_recall, recall_at_k, time_search  # noqa: E402
 
 EFS = (10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384)
 
@@ -47,18 +47,6 @@ def load(name: str, k: int):
 
     d = load_vectors(name)
     return d["base"], d["query"], d["groundtruth"]
-
-
-def qps_at(points, target):
-    """QPS at recall ``target`` interpolated on log QPS; None when never reached."""
-    pts = sorted(points, key=lambda p: p[0])
-    for (r0, q0), (r1, q1) in zip(pts, pts[1:]):
-        if r0 <= target <= r1 and r1 > r0:
-            t = (target - r0) / (r1 - r0)
-            return float(np.exp(np.log(q0) + t * (np.log(q1) - np.log(q0))))
-    if pts and pts[0][0] >= target:
-        return pts[0][1]  # the fastest point already beats the target
-    return None
 
 
 def main(argv=None) -> int:
@@ -144,9 +132,9 @@ def main(argv=None) -> int:
     print(f"\nratios to hnswlib (same data, M, ef_construction, threads={a.threads}):")
     print(f"{'index':12s} {'build':>7s} {'memory':>7s} {'QPS@0.95':>9s} {'QPS@0.99':>9s}  ef reaching 0.95")
     hb, hm = runs["hnswlib"][0], runs["hnswlib"][1]
-    hq = {t: qps_at([(r, q) for r, q, _ in curves["hnswlib"]], t) for t in (0.95, 0.99)}
+    hq = {t: qps_at_recall([(r, q) for r, q, _ in curves["hnswlib"]], t) for t in (0.95, 0.99)}
     for name, (bt, mem, _) in runs.items():
-        qs = {t: qps_at([(r, q) for r, q, _ in curves[name]], t) for t in (0.95, 0.99)}
+        qs = {t: qps_at_recall([(r, q) for r, q, _ in curves[name]], t) for t in (0.95, 0.99)}
         rat = {t: (f"{qs[t] / hq[t]:9.2f}" if qs[t] and hq[t] else f"{'n/a':>9s}") for t in qs}
         ef95 = next((ef for r, _, ef in curves[name] if r >= 0.95), None)
         print(f"{name:12s} {bt / hb:7.2f} {mem / hm:7.2f} {rat[0.95]} {rat[0.99]}  {ef95}")

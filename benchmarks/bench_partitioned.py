@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import ann  # noqa: E402
-from ann.evaluate import CurvePoint, plot_recall_qps, recall_at_k, time_search  # noqa: E402
+from ann.evaluate import CurvePoint, plot_recall_qps, qps_at_recall, recall_at_k, time_search  # noqa: E402
 from ann.partitioned import PartitionedIndex, resident_memory  # noqa: E402
 
 NPROBES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
@@ -64,18 +64,6 @@ def load_data(name: str, k: int):
 
     d = load_vectors(name)
     return d["base"], d["query"], d["groundtruth"]
-
-
-def qps_at(points, target):
-    """QPS at recall ``target``, interpolated on log QPS; None when never reached."""
-    pts = sorted(points)
-    for (r0, q0), (r1, q1) in zip(pts, pts[1:]):
-        if r0 <= target <= r1 and r1 > r0:
-            t = (target - r0) / (r1 - r0)
-            return float(np.exp(np.log(q0) + t * (np.log(q1) - np.log(q0))))
-    if pts and pts[0][0] >= target:
-        return max(q for r, q in pts if r >= target)
-    return None
 
 
 def mib(b: float) -> str:
@@ -202,7 +190,7 @@ def main() -> None:
           f"| {'pread/faiss':>11} | {'mmap/faiss':>10}")
     fmt = lambda v: f"{v:>10,.0f}" if v else f"{'never':>10}"  # noqa: E731
     for tgt in TARGETS:
-        qp, qm, qf = (qps_at(curves[n], tgt) for n in names)
+        qp, qm, qf = (qps_at_recall(curves[n], tgt) for n in names)
         r1 = f"{qp / qf:>11.2f}" if qp and qf else f"{'-':>11}"
         r2 = f"{qm / qf:>10.2f}" if qm and qf else f"{'-':>10}"
         print(f"{tgt:>9.2f} | {fmt(qp)} | {fmt(qm)} | {fmt(qf)} | {r1} | {r2}")

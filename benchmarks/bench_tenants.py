@@ -54,22 +54,11 @@ def best_time(fn, repeats):
     return best, out
 
 
-def qps_at(points, target):
-    """points: [(knob, recall, qps)]. QPS at recall=target, interpolated; None if never reached."""
-    pts = sorted(points, key=lambda p: p[1])
-    for (k0, r0, q0), (k1, r1, q1) in zip(pts, pts[1:]):
-        if r0 <= target <= r1 and r1 > r0:
-            w = (target - r0) / (r1 - r0)
-            return float(np.exp(np.log(q0) + w * (np.log(q1) - np.log(q0))))
-    ok = [q for _, r, q in pts if r >= target]
-    return max(ok) if ok else None
-
-
 def run_set(name, X, Q, a, rng):
     import faiss
 
     import ann
-    from ann.evaluate import recall_at_k
+    from ann.evaluate import qps_at_recall, recall_at_k
 
     n, dim, k = X.shape[0], X.shape[1], a.k
     tenants = zipf_tenants(n, a.tenants, a.shared, rng)
@@ -175,7 +164,7 @@ def run_set(name, X, Q, a, rng):
     sweep("faiss IVF + IDSelectorBatch", sorted({min(p, nlist) for p in a.nprobes}), ivf_search, ivf_mem, build)
 
     ref_mem = results["shared HNSW + filter (ours)"][0]
-    ref_qps = qps_at(results["HNSW per tenant (ours)"][2], a.target)
+    ref_qps = qps_at_recall([(r, q) for _, r, q in results["HNSW per tenant (ours)"][2]], a.target)
     print(f"{'method':<30} {'knob':>6} {'recall@' + str(k):>9} {'QPS':>10}")
     for m, (_, _, pts) in results.items():
         for kn, r, q in pts:
@@ -184,7 +173,7 @@ def run_set(name, X, Q, a, rng):
           f"{'QPS@' + str(a.target):>10} {'QPS / per-tenant':>17}")
     summary = {}
     for m, (mem, build, pts) in results.items():
-        q = qps_at(pts, a.target)
+        q = qps_at_recall([(r, q) for _, r, q in pts], a.target)
         summary[m] = (mem / ref_mem, None if q is None or ref_qps is None else q / ref_qps)
         qs = "n/a" if q is None else f"{q:,.0f}"
         rs = "n/a" if summary[m][1] is None else f"{summary[m][1]:.2f}"
