@@ -1,0 +1,1 @@
+"""Training-free node embeddings (issue 9): FastRP."""
