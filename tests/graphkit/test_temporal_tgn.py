@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from graphkit.datasets import load_temporal
+from graphkit.temporal.pres import PRES
 from graphkit.temporal.tgn import TGN, last_per_node
 from graphkit.temporal.train import average_precision, fit_link_prediction, link_split, roc_auc
 from native import TemporalGraph
@@ -19,9 +20,9 @@ def stream():
     return np.asarray(g.src), np.asarray(g.dst), np.asarray(g.t), g.num_nodes
 
 
-def _model(num_nodes, edge_dim=0, seed=0):
+def _model(num_nodes, edge_dim=0, seed=0, cls=TGN):
     torch.manual_seed(seed)
-    m = TGN(num_nodes, edge_dim=edge_dim, memory_dim=16, time_dim=8, embedding_dim=16, num_neighbors=5)
+    m = cls(num_nodes, edge_dim=edge_dim, memory_dim=16, time_dim=8, embedding_dim=16, num_neighbors=5)
     return m.eval()
 
 
@@ -36,7 +37,8 @@ def _replay(model, graph, batches, upto):
             model.observe(src, dst, t, np.arange(a, b))
 
 
-def test_no_leak_from_the_predicted_batch(stream):
+@pytest.mark.parametrize("cls", [TGN, PRES])
+def test_no_leak_from_the_predicted_batch(stream, cls):
     src, dst, t, n = stream
     rng = np.random.default_rng(0)
     feat = rng.standard_normal((src.size, 3)).astype(np.float32)
@@ -51,7 +53,7 @@ def test_no_leak_from_the_predicted_batch(stream):
     feat2[a:] = rng.standard_normal((src.size - a, 3))
     g2 = TemporalGraph(src2, dst2, t, edge_attr=feat2, num_nodes=n)
     assert np.array_equal(g1.t, g2.t)
-    m = _model(n, edge_dim=3)
+    m = _model(n, edge_dim=3, cls=cls)
     outs, mems = [], []
     for g in (g1, g2):
         _replay(m, g, batches, i)

@@ -1,0 +1,104 @@
+"""PRES: the transition model against numpy running moments, the prediction-correction
+fusion and the coherence term against hand computations, and the reduction to TGN."""
+
+import numpy as np
+import pytest
+import torch
+
+from graphkit.datasets import load_temporal
+from graphkit.temporal.pres import PRES
+from graphkit.temporal.tgn import TGN
+
+torch.set_num_threads(1)
+DIMS = dict(memory_dim=12, time_dim=8, embedding_dim=12, num_neighbors=4)
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return load_temporal("collegemsg")[:600]
+
+
+def _pair(g, gamma=0.3):
+    torch.manual_seed(0)
+    tgn = TGN(g.num_nodes, **DIMS)
+    torch.manual_seed(0)
+    pres = PRES(g.num_nodes, gamma=gamma, **DIMS)
+    pres.load_state_dict({k: v for k, v in tgn.state_dict().items()}, strict=False)
+    for m in (tgn, pres):
+        m.set_graph(g)
+    return tgn, pres
+
+
+def _observe(m, g, a, b):
+    m.observe(g.src[a:b], g.dst[a:b], g.t[a:b], np.arange(a, b))
+
+
+def test_transition_model_is_running_mean_and_variance():
+    m = PRES(5, **DIMS)
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal(12).astype(np.float32) for _ in range(7)]
+    idx = torch.tensor([3])
+    for x in xs:
+        m.observe_transitions(idx, torch.from_numpy(x)[None])
+    X = np.stack(xs)
+    np.testing.assert_allclose(m.delta_mean[3].numpy(), X.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(m.delta_var[3].numpy(), X.var(0), rtol=1e-4, atol=1e-6)
+    assert float(m.delta_count[3]) == 7 and float(m.delta_count[0]) == 0
+
+
+def test_prediction_correction_by_hand(graph):
+    tgn, pres = _pair(graph, gamma=0.3)
+    pres.train()
+    with torch.no_grad():
+        # first batch: no transition observed yet, so PRES == TGN
+        _observe(pres, graph, 0, 100), _observe(tgn, graph, 0, 100)
+        torch.testing.assert_close(pres.current_memory()[0], tgn.current_memory()[0])
+        _observe(pres, graph, 100, 250), _observe(tgn, graph, 100, 250)
+        prev = pres.memory.clone()
+        mean_before, count_before = pres.delta_mean.clone(), pres.delta_count.clone()
+        tgn.memory.copy_(prev)
+        tgn.last_update.copy_(pres.last_update)
+        fused = pres.current_memory()[0]
+        comp = tgn.current_memory()[0]
+    src, dst = np.asarray(graph.src[100:250]), np.asarray(graph.dst[100:250])
+    counts = {}
+    for v in np.r_[src, dst]:
+        counts[int(v)] = counts.get(int(v), 0) + 1
+    g = 0.3
+    for v, c in counts.items():
+        if count_before[v] > 0:
+            pred = (prev[v] + c * mean_before[v]).clamp(-1, 1)
+            ref = g * pred + (1 - g) * comp[v]
+        else:
+            ref = comp[v]
+        torch.testing.assert_close(fused[v], ref, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(pres.delta_count[v], count_before[v] + 1)
+    # the coherence term, by hand, over the nodes with a non-zero previous state
+    nodes = sorted(counts)
+    live = [v for v in nodes if float(prev[v].norm()) > 0]
+    cos = torch.stack([torch.nn.functional.cosine_similarity(fused[v], prev[v], dim=0) for v in live])
+    assert pres.extra_loss() is not None
+    torch.testing.assert_close(pres.extra_loss().detach(), 0.1 * (1 - cos).mean())
+
+
+def test_coherence_term_has_gradient_and_is_off_in_eval(graph):
+    _, pres = _pair(graph)
+    pres.train()
+    with torch.no_grad():
+        _observe(pres, graph, 0, 100)
+        pres.current_memory()
+    _observe(pres, graph, 100, 200)
+    loss = pres.extra_loss()
+    loss.backward()
+    assert pres.gru.weight_hh.grad is not None and pres.gru.weight_hh.grad.abs().sum() > 0
+    pres.eval()
+    _observe(pres, graph, 200, 300)
+    with torch.no_grad():
+        assert pres.extra_loss() is None
+
+
+def test_arguments_are_checked():
+    with pytest.raises(ValueError, match="gamma"):
+        PRES(10, gamma=1.5)
+    with pytest.raises(ValueError, match="coherence_weight"):
+        PRES(10, coherence_weight=-1)
