@@ -103,7 +103,7 @@ class PyGTGN(nn.Module):
 
     def observe(self, src, dst, t, eids) -> None:
         eids = torch.as_tensor(np.asarray(eids), dtype=torch.long)
-        src, dst = torch.as_tensor(np.asarray(src), dtype=torch.long), torch.as_tensor(np.asarray(dst), dtype=torch.long)
+        src, dst = torch.from_numpy(np.array(src, dtype=np.int64)), torch.from_numpy(np.array(dst, dtype=np.int64))
         tt, msg = self._t[eids], self._msg[eids]
         self.memory.update_state(src, dst, tt, msg)
         self.loader.insert(src, dst)
