@@ -1,0 +1,193 @@
+"""HyperDrop (EHGNN): edge pooling by message passing on the dual hypergraph.
+
+**Dual Hypergraph Transformation (DHT).** A graph G = (X, M, E) with node features X (N, F),
+incidence matrix M (N, E) (M[v, e] = 1 when v is an endpoint of edge e) and edge features
+E (E, F_e) becomes the hypergraph G* = (E, M^T, X): every edge becomes a node (features
+E), every node becomes a hyperedge joining the edges incident to it (features X). The
+transformation is its own inverse up to that swap, DHT(DHT(G)) = G, so a pooled dual
+hypergraph maps back to a graph with the same nodes and the kept edges.
+
+**HyperDrop.** On the dual, edge representations are refined by hypergraph convolution
+(HGNN: E' = sigma( D_v^-1 M^T D_e^-1 M E Theta ), PyG ``HypergraphConv``), every edge is
+scored by one more hypergraph convolution to a scalar, the top ``ratio`` fraction of the
+edges of each graph is kept (the dual's nodes are dropped), kept features are gated by
+``tanh(score)`` so the scores receive gradient, and the inverse DHT returns the graph with
+the surviving edges and their learned features. Nodes are untouched (lossless for nodes).
+
+Paper: J. Jo, J. Baek, S. Lee, D. Kim, M. Kang, S. J. Hwang, *Edge Representation Learning
+with Hypergraphs*, NeurIPS 2021 (arXiv:2106.15845; reference code harryjo97/EHGNN).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _check_edge_index(edge_index: torch.Tensor, num_nodes: int | None = None) -> None:
+    if not torch.is_tensor(edge_index) or edge_index.dim() != 2 or edge_index.shape[0] != 2:
+        shape = tuple(edge_index.shape) if torch.is_tensor(edge_index) else type(edge_index).__name__
+        raise ValueError(f"edge_index must be a (2, E) tensor, got {shape}")
+    if edge_index.dtype not in (torch.int64, torch.int32):
+        raise TypeError(f"edge_index must be int64 or int32, got {edge_index.dtype}")
+    if num_nodes is not None and edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= num_nodes):
+        raise ValueError(f"edge_index holds node ids in [{int(edge_index.min())}, {int(edge_index.max())}], "
+                         f"expected [0, {num_nodes})")
+
+
+def dual_hypergraph(x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None):
+    """Dual Hypergraph Transformation: edges become nodes, nodes become hyperedges.
+
+    Args:
+        x: ``(N, F)`` node features (become hyperedge features).
+        edge_index: ``(2, E)`` edges (directed; both directions of an undirected edge are two
+            edges, as in PyG).
+        edge_attr: ``(E, F_e)`` edge features (become node features); None gives ``(E, 0)``.
+
+    Returns:
+        ``(dual_x (E, F_e), hyperedge_index (2, 2E), hyperedge_attr (N, F))``;
+        ``hyperedge_index[0]`` is the dual node (edge id), ``hyperedge_index[1]`` the
+        hyperedge (node id), the rows of the incidence M^T in PyG ``HypergraphConv`` order:
+        edge e's source entry at column 2e, its target at 2e + 1.
+
+    Raises:
+        ValueError / TypeError: malformed ``edge_index`` or mismatched ``edge_attr``.
+    """
+    _check_edge_index(edge_index, x.shape[0])
+    e = edge_index.shape[1]
+    if edge_attr is None:
+        edge_attr = x.new_zeros(e, 0)
+    elif edge_attr.shape[0] != e:
+        raise ValueError(f"edge_attr has {edge_attr.shape[0]} rows, edge_index has {e} edges")
+    dual_nodes = torch.arange(e, device=edge_index.device).repeat_interleave(2)
+    hyperedge_index = torch.stack([dual_nodes, edge_index.t().reshape(-1).to(dual_nodes.dtype)])
+    return edge_attr, hyperedge_index, x
+
+
+def inverse_dual_hypergraph(dual_x: torch.Tensor, hyperedge_index: torch.Tensor, hyperedge_attr: torch.Tensor):
+    """Inverse DHT: the graph whose edges are the dual's nodes (each in exactly 2 hyperedges).
+
+    The incidence entries of each dual node, in their order in ``hyperedge_index``, give the
+    edge's source then target, so ``inverse_dual_hypergraph(*dual_hypergraph(x, ei, ea))``
+    returns ``(x, ei, ea)`` exactly, and a dual with some nodes removed (entries dropped,
+    remaining dual nodes renumbered 0..E'-1) returns the graph with those edges removed.
+
+    Args:
+        dual_x: ``(E, F_e)`` dual node features.
+        hyperedge_index: ``(2, 2E)`` (dual node, hyperedge) incidence entries.
+        hyperedge_attr: ``(N, F)`` hyperedge features.
+
+    Returns:
+        ``(x (N, F), edge_index (2, E), edge_attr (E, F_e))``.
+
+    Raises:
+        ValueError: a dual node that is not in exactly two hyperedges.
+    """
+    _check_edge_index(hyperedge_index)
+    e = dual_x.shape[0]
+    counts = torch.bincount(hyperedge_index[0], minlength=e) if hyperedge_index.numel() else \
+        torch.zeros(e, dtype=torch.long, device=dual_x.device)
+    if counts.numel() != e or bool((counts != 2).any()):
+        bad = int(torch.nonzero(counts != 2)[0, 0]) if counts.numel() == e else e
+        raise ValueError(f"dual node {bad} is in {int(counts[bad]) if bad < e else 'an out-of-range'} hyperedges, "
+                         f"expected exactly 2 for every one of the {e} dual nodes")
+    order = torch.sort(hyperedge_index[0], stable=True).indices
+    edge_index = hyperedge_index[1, order].view(e, 2).t().contiguous()
+    return hyperedge_attr, edge_index, dual_x
+
+
+class HyperDrop(nn.Module):
+    """HyperDrop edge pooling (EHGNN): hypergraph convolution on the dual, top-k edge drop.
+
+    Args:
+        in_channels: node feature size F.
+        edge_channels: input edge feature size F_e (0 when the graphs have none).
+        hidden_channels: size of the learned edge representations.
+        ratio: fraction of each graph's edges kept (``0 < ratio <= 1``) or, as an int, the
+            number kept per graph.
+        num_layers: hypergraph convolutions on the dual before scoring.
+        dropout: dropout between those convolutions.
+
+    Forward:
+        x: ``(N, F)``; edge_index: ``(2, E)``; edge_attr: ``(E, F_e)`` or None;
+        batch: ``(N,)`` (default one graph).
+
+    Returns:
+        ``(x, edge_index, edge_attr, batch, perm, score)``: the nodes unchanged, the kept
+        ``(2, E')`` edges, their gated learned features ``(E', hidden_channels)``, ``batch``,
+        the kept edges' positions ``perm`` (E',) in the input and all edge scores ``(E,)``.
+
+    Initial edge representations are symmetric in the endpoints,
+    ``e_ij = W_1 (x_i + x_j) + W_2 |x_i - x_j| + W_3 a_ij``, so both directions of an
+    undirected edge get equal scores and are kept or dropped together (ties aside).
+    """
+
+    def __init__(self, in_channels: int, edge_channels: int = 0, hidden_channels: int = 64,
+                 ratio: float | int = 0.5, num_layers: int = 2, dropout: float = 0.0):
+        super().__init__()
+        from torch_geometric.nn import HypergraphConv
+
+        if isinstance(ratio, float) and not 0.0 < ratio <= 1.0:
+            raise ValueError(f"ratio must be in (0, 1] or a positive int, got {ratio}")
+        if isinstance(ratio, int) and ratio < 1:
+            raise ValueError(f"ratio must be in (0, 1] or a positive int, got {ratio}")
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        self.in_channels, self.edge_channels, self.hidden_channels = in_channels, edge_channels, hidden_channels
+        self.ratio, self.dropout = ratio, dropout
+        self.lin_sum = nn.Linear(in_channels, hidden_channels)
+        self.lin_diff = nn.Linear(in_channels, hidden_channels, bias=False)
+        self.lin_edge = nn.Linear(edge_channels, hidden_channels, bias=False) if edge_channels else None
+        self.convs = nn.ModuleList([HypergraphConv(hidden_channels, hidden_channels) for _ in range(num_layers)])
+        self.score = HypergraphConv(hidden_channels, 1)
+
+    def reset_parameters(self) -> None:
+        for m in (self.lin_sum, self.lin_diff, self.lin_edge, *self.convs, self.score):
+            if m is not None:
+                m.reset_parameters()
+
+    def edge_representations(self, x, edge_index, edge_attr=None):
+        """(dual_x (E, hidden), hyperedge_index): refined edge features on the dual."""
+        xi, xj = x[edge_index[0]], x[edge_index[1]]
+        e = self.lin_sum(xi + xj) + self.lin_diff((xi - xj).abs())
+        if self.lin_edge is not None:
+            if edge_attr is None or edge_attr.shape[1] != self.edge_channels:
+                got = None if edge_attr is None else edge_attr.shape[1]
+                raise ValueError(f"edge_attr must have {self.edge_channels} columns, got {got}")
+            e = e + self.lin_edge(edge_attr)
+        e, hyperedge_index, _ = dual_hypergraph(x, edge_index, e)
+        n = x.shape[0]
+        for conv in self.convs:
+            e = F.relu(conv(e, hyperedge_index, num_edges=n))
+            e = F.dropout(e, self.dropout, self.training)
+        return e, hyperedge_index
+
+    def forward(self, x, edge_index, edge_attr=None, batch=None):
+        from torch_geometric.nn.pool.select.topk import topk
+
+        if x.dim() != 2 or x.shape[1] != self.in_channels:
+            raise ValueError(f"x must be (N, {self.in_channels}), got {tuple(x.shape)}")
+        _check_edge_index(edge_index, x.shape[0])
+        n = x.shape[0]
+        if batch is None:
+            batch = torch.zeros(n, dtype=torch.long, device=x.device)
+        e, hyperedge_index = self.edge_representations(x, edge_index, edge_attr)
+        score = self.score(e, hyperedge_index, num_edges=n).view(-1)
+        if edge_index.shape[1] == 0:
+            return x, edge_index, e, batch, edge_index.new_zeros(0), score
+        perm = topk(score, self.ratio, batch[edge_index[0]])
+        perm = torch.sort(perm).values                  # keep the input's edge order
+        kept = e[perm] * torch.tanh(score[perm]).unsqueeze(1)
+        # drop the dual's nodes, renumber, and map back with the inverse DHT
+        keep = torch.zeros(edge_index.shape[1], dtype=torch.bool, device=x.device)
+        keep[perm] = True
+        entries = keep[hyperedge_index[0]]
+        new_id = torch.cumsum(keep.long(), 0) - 1
+        pooled_index = torch.stack([new_id[hyperedge_index[0, entries]], hyperedge_index[1, entries]])
+        x, edge_index, edge_attr = inverse_dual_hypergraph(kept, pooled_index, x)
+        return x, edge_index, edge_attr, batch, perm, score
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.in_channels}, edge_channels={self.edge_channels}, "
+                f"hidden={self.hidden_channels}, ratio={self.ratio})")
