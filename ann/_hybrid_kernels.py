@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ann._tenant_kernels import find_sorted
+from ann._tenant_kernels import find_sorted, lower_bound
 from native.kernels.distance import _heap_replace_top, _heap_sort
 
 
@@ -28,6 +28,53 @@ def row_matches(attrs, r, q, lo, hi, in_ptr, in_vals):
         if e > s and find_sorted(in_vals, s, e, v) < 0:
             return False
     return True
+
+
+@njit(cache=True, nogil=True)
+def in_sets_hit(part, pq, box_lo, box_hi, in_ptr, in_vals, na):
+    """(npairs,) bool: does each (partition, query) pair survive the query's IN sets?
+
+    The routing box of an IN set is [min, max] of its values; a partition whose attribute
+    range lies between two of the values (``label in (3, 7)`` against a partition of label
+    4..6) is read for nothing. A pair survives when, for every attribute with an IN set,
+    some value of the set falls inside the partition's [box_lo, box_hi].
+    """
+    out = np.ones(pq.shape[0], dtype=np.bool_)
+    for i in range(pq.shape[0]):
+        q = pq[i]
+        p = part[i]
+        for a in range(na):
+            s = in_ptr[q * na + a]
+            e = in_ptr[q * na + a + 1]
+            if e > s:
+                j = lower_bound(in_vals, s, e, box_lo[p, a])
+                if j == e or in_vals[j] > box_hi[p, a]:
+                    out[i] = False
+                    break
+    return out
+
+
+@njit(cache=True, nogil=True)
+def tighten_box(qs, qmin, qmax, a, c, right, in_ptr, in_vals, na):
+    """Restrict the routing boxes of queries ``qs`` (rows of the local ``qmin``/``qmax``)
+    to one side of the cut ``attribute a < c``, in place; with an IN set on ``a`` the new
+    bound snaps to the nearest admitted value on that side (so the box stays exact)."""
+    for i in range(qs.shape[0]):
+        q = qs[i]
+        s = in_ptr[q * na + a]
+        e = in_ptr[q * na + a + 1]
+        if right:
+            lo = max(qmin[i, a], c)
+            if e > s:
+                j = lower_bound(in_vals, s, e, lo)
+                lo = in_vals[j] if j < e else qmax[i, a] + 1
+            qmin[i, a] = lo
+        else:
+            hi = min(qmax[i, a], c - 1)
+            if e > s:
+                j = lower_bound(in_vals, s, e, hi + 1) - 1
+                hi = in_vals[j] if j >= s else qmin[i, a] - 1
+            qmax[i, a] = hi
 
 
 @njit(cache=True, nogil=True, parallel=True)

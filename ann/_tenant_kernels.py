@@ -71,17 +71,23 @@ def bloom_fill(words, off, nw, pair_node, pair_h1, pair_h2, nh):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def find_sorted(vals, s, e, v):
-    """Position of v in the sorted vals[s:e] (binary search), or -1."""
-    end = e
+def lower_bound(vals, s, e, v):
+    """First position in the sorted vals[s:e] whose value is >= v (e if none)."""
     while s < e:
         m = (s + e) >> 1
         if vals[m] < v:
             s = m + 1
         else:
             e = m
-    if s < end and vals[s] == v:
-        return s
+    return s
+
+
+@njit(cache=True, nogil=True, inline="always")
+def find_sorted(vals, s, e, v):
+    """Position of v in the sorted vals[s:e] (binary search), or -1."""
+    j = lower_bound(vals, s, e, v)
+    if j < e and vals[j] == v:
+        return j
     return -1
 
 

@@ -390,12 +390,7 @@ class HybridIndex(Index):
         if self.metric == "cosine":
             Q = normalize_rows(Q)
         lo, hi, in_ptr, in_vals = self.compile(predicates, nq)
-        qmin, qmax, has_in = self._routing_box(lo, hi, in_ptr, in_vals)
-        nonempty = self._part_end > self._part_start
-        touch = np.broadcast_to(nonempty, (nq, nonempty.size)).copy()
-        for a in range(na):
-            touch &= (qmin[:, a, None] <= self._box_hi[None, :, a]) & (qmax[:, a, None] >= self._box_lo[None, :, a])
-        part, pq = np.nonzero(touch.T)  # pairs grouped by partition
+        part, pq, has_in = self._route_queries(lo, hi, in_ptr, in_vals)
         cover = ~has_in[pq]
         for a in range(na):
             cover &= (lo[pq, a] <= self._box_lo[part, a]) & (hi[pq, a] >= self._box_hi[part, a])
@@ -414,6 +409,22 @@ class HybridIndex(Index):
         order = np.argsort(pq, kind="stable")
         q_ptr = np.concatenate([[0], np.cumsum(np.bincount(pq, minlength=nq))])
         return _k.merge_pairs(hd, hr, q_ptr, order, nq, k, not ip)
+
+    def _route_queries(self, lo, hi, in_ptr, in_vals):
+        """The (partition, query) pairs to scan, grouped by partition, and which queries have
+        an IN clause: a partition is read when its data box meets the query's routing box and,
+        for each IN set, holds one of the set's values in its range."""
+        nq, na = lo.shape
+        qmin, qmax, has_in = self._routing_box(lo, hi, in_ptr, in_vals)
+        nonempty = self._part_end > self._part_start
+        touch = np.broadcast_to(nonempty, (nq, nonempty.size)).copy()
+        for a in range(na):
+            touch &= (qmin[:, a, None] <= self._box_hi[None, :, a]) & (qmax[:, a, None] >= self._box_lo[None, :, a])
+        part, pq = np.nonzero(touch.T)
+        if has_in.any():  # the box of an IN set spans the gaps between its values
+            hit = _k.in_sets_hit(part, pq, self._box_lo, self._box_hi, in_ptr, in_vals, na)
+            part, pq = part[hit], pq[hit]
+        return part, pq, has_in
 
     def _with_allowed(self, allowed, lo, hi, in_ptr, in_vals):
         """Fold an id filter in as one more attribute (0/1 per row) required to be 1."""
@@ -505,21 +516,23 @@ class HybridIndex(Index):
         workload = list(workload)
         lo, hi, in_ptr, in_vals = self.compile(workload, len(workload))
         qmin, qmax, _ = self._routing_box(lo, hi, in_ptr, in_vals)
-        live = np.all(qmin <= qmax, axis=1)
-        qmin, qmax = qmin[live], qmax[live]
+        live = np.flatnonzero(np.all(qmin <= qmax, axis=1))
         na = len(self._names)
         A = self._A
-        # candidate cuts 'x < c' per attribute: the predicates' bounds
+        # candidate cuts 'x < c' per attribute: the predicates' bounds and IN values
+        in_attr = np.repeat(np.arange(in_ptr.size - 1) % max(na, 1), np.diff(in_ptr))
         cands = []
         for a in range(na):
-            c = np.concatenate([qmin[:, a], qmax[:, a] + (qmax[:, a] < _I64.max)])
+            v_in = in_vals[in_attr == a]
+            c = np.concatenate([qmin[:, a], qmax[:, a] + (qmax[:, a] < _I64.max), v_in, v_in + 1])
             cands.append(np.unique(c[(c > _I64.min) & (c < _I64.max)]))
         tree = [[-1, 0, -1, -1]]
-        # stack of (node, row indices, query indices)
-        todo = [(0, np.arange(A.shape[1]), np.arange(qmin.shape[0]))]
+        # stack of (node, row indices, query indices, the queries' routing boxes inside the
+        # node: cut to the node's side of every cut above it, IN sets snapped to their values)
+        todo = [(0, np.arange(A.shape[1]), live, qmin[live], qmax[live])]
         leaves = 1
         while todo and leaves < max_partitions:
-            node, rows, qs = todo.pop()
+            node, rows, qs, bmin, bmax = todo.pop()
             if rows.size < 2 * min_rows or qs.size == 0:
                 continue
             best = (rows.size * qs.size, -1, 0)  # (rows read, attribute, cut)
@@ -533,7 +546,7 @@ class HybridIndex(Index):
                 if not ok.any():
                     continue
                 c, nl = c[ok], nl[ok]
-                lo_s, hi_s = np.sort(qmin[qs, a]), np.sort(qmax[qs, a])
+                lo_s, hi_s = np.sort(bmin[:, a]), np.sort(bmax[:, a])
                 q_left = np.searchsorted(lo_s, c - 1, side="right")  # queries with qmin <= c-1
                 q_right = qs.size - np.searchsorted(hi_s, c, side="left")  # qmax >= c
                 cost = nl * q_left + (rows.size - nl) * q_right
@@ -548,8 +561,11 @@ class HybridIndex(Index):
             tree[node] = [a, c, l_id, r_id]
             tree += [[-1, 0, -1, -1], [-1, 0, -1, -1]]
             leaves += 1
-            todo.append((l_id, rows[left], qs[qmin[qs, a] <= c - 1]))
-            todo.append((r_id, rows[~left], qs[qmax[qs, a] >= c]))
+            for right, keep in ((False, bmin[:, a] <= c - 1), (True, bmax[:, a] >= c)):
+                cmin, cmax = bmin[keep], bmax[keep]
+                _k.tighten_box(qs[keep], cmin, cmax, a, c, right, in_ptr, in_vals, na)
+                todo.append((r_id if right else l_id, rows[~left] if right else rows[left],
+                             qs[keep], cmin, cmax))
         self._tree = np.array(tree, np.int64)
         self._dirty = True
         self._ensure_layout()
@@ -564,12 +580,8 @@ class HybridIndex(Index):
         """Rows a batch with these predicates reads (the cost the partitioning minimises)."""
         self._ensure_layout()
         preds = list(predicates)
-        lo, hi, in_ptr, in_vals = self.compile(preds, len(preds))
-        qmin, qmax, _ = self._routing_box(lo, hi, in_ptr, in_vals)
-        touch = np.ones((len(preds), self._part_start.size), bool)
-        for a in range(len(self._names)):
-            touch &= (qmin[:, a, None] <= self._box_hi[None, :, a]) & (qmax[:, a, None] >= self._box_lo[None, :, a])
-        return int((touch * self.partition_sizes()[None, :]).sum())
+        part, _, _ = self._route_queries(*self.compile(preds, len(preds)))
+        return int(self.partition_sizes()[part].sum())
 
     # ----------------------------------------------------------------- introspection and files
     def attributes(self, ids: Any) -> dict[str, np.ndarray]:

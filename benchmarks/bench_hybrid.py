@@ -14,7 +14,7 @@ sample of ``--workload`` predicates drives the qd-tree partitioning. The batch i
 Recall is measured against exact filtered search (faiss flat + selector is exact, and
 checked against a numpy brute force on a sample). Baselines get their filters (masks,
 selectors) precomputed outside the timing; ours parses and compiles its predicates
-inside the timing. Best of ``--repeats`` for ours; baselines run once (they take seconds).
+inside the timing. Best of ``--repeats`` for ours, best of two for faiss; HNSW runs once.
 Every method runs with ``--threads`` threads (default 1: a per-query call of faiss flat or of
 our HNSW uses one thread anyway). With one thread, times are the process's CPU time, which
 other processes on a shared machine barely disturb; otherwise wall clock.
@@ -120,9 +120,11 @@ def main(argv=None):
             D[i], I[i] = fidx.search(Q[i:i + 1], k, params=params[i])
         return D, I
 
-    t0 = clock()
-    Df, If = faiss_run()
-    faiss_s = clock() - t0
+    faiss_s = float("inf")
+    for _ in range(min(a.repeats, 2)):  # the shared machine is noisy: best of two
+        t0 = clock()
+        Df, If = faiss_run()
+        faiss_s = min(faiss_s, clock() - t0)
     for i in rng.choice(Q.shape[0], 50, replace=False):  # faiss is exact: numpy brute force check
         rows = allowed[i]
         dd = ((X[rows].astype(np.float64) - Q[i]) ** 2).sum(1)

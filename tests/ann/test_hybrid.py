@@ -276,3 +276,56 @@ def test_cli_build_partition_and_query(tmp_path, data, capsys):
     with pytest.raises(SystemExit, match="unknown attribute 'colour'"):
         main(["query", str(tmp_path / "h.ann"), "--queries", str(tmp_path / "q.fvecs"), "--predicate",
               "colour == 1", "--quiet"])
+
+
+def test_in_sets_route_to_their_values_only(data):
+    """A partition between two IN values is not read: with partitions pure by label,
+    'label in (0, 9)' reads exactly the rows labelled 0 or 9 (its box [0, 9] spans all)."""
+    X, Q, attrs = data
+    idx = HybridIndex(784, schema=SCHEMA)
+    idx.add(X, attributes=attrs)
+    idx.partition([f"label == {v}" for v in range(10)] * 5 + ["label in (0, 9)"], min_rows=8)
+    want = int(np.isin(attrs["label"], [0, 9]).sum())
+    assert idx.rows_touched(["label in (0, 9)"]) == want
+    preds = ["label in (0, 9)", "label in (2, 5) and source in ('web', 'fax')"] * (len(Q) // 2)
+    masks = np.array([numpy_mask(attrs, p) for p in preds])
+    assert np.allclose(idx.search(Q, 5, preds)[0], brute(X, Q, masks, 5), rtol=1e-5, atol=0.5)
+
+
+def test_routing_kernels_against_python(rng):
+    na, nq, nparts = 2, 40, 15
+    sets = {}
+    for q in range(nq):
+        for a in range(na):
+            if rng.random() < 0.5:
+                sets[q * na + a] = sorted(set(rng.integers(0, 30, rng.integers(1, 5)).tolist()))
+    counts = np.zeros(nq * na + 1, np.int64)
+    for j, s in sets.items():
+        counts[j + 1] = len(s)
+    in_ptr = np.cumsum(counts)
+    in_vals = np.concatenate([np.array(sets[j], np.int64) if j in sets else np.empty(0, np.int64)
+                              for j in range(nq * na)])
+    box_lo = rng.integers(0, 30, (nparts, na))
+    box_hi = box_lo + rng.integers(0, 6, (nparts, na))
+    part, pq = np.divmod(np.arange(nparts * nq), nq)
+    hit = hk.in_sets_hit(part, pq, box_lo, box_hi, in_ptr, in_vals, na)
+    ref = [all(any(box_lo[p, a] <= v <= box_hi[p, a] for v in sets[q * na + a])
+               for a in range(na) if q * na + a in sets) for p, q in zip(part, pq)]
+    assert hit.tolist() == ref
+    for right in (False, True):
+        qs = np.arange(nq)
+        qmin = np.full((nq, na), 0, np.int64)
+        qmax = np.full((nq, na), 29, np.int64)
+        for j, s in sets.items():
+            qmin[j // na, j % na], qmax[j // na, j % na] = s[0], s[-1]
+        c = 12
+        bmin, bmax = qmin.copy(), qmax.copy()
+        hk.tighten_box(qs, bmin, bmax, 1, c, right, in_ptr, in_vals, na)
+        for q in range(nq):
+            adm = sets.get(q * na + 1, list(range(qmin[q, 1], qmax[q, 1] + 1)))
+            side = [v for v in adm if (v >= c) == right]
+            if side:
+                assert (bmin[q, 1], bmax[q, 1]) == (min(side), max(side)), (q, right)
+            else:
+                assert bmin[q, 1] > bmax[q, 1]
+            assert (bmin[q, 0], bmax[q, 0]) == (qmin[q, 0], qmax[q, 0])
