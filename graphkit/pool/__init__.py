@@ -21,6 +21,7 @@ _LAZY = {
     "HyperDrop": "hyperdrop", "dual_hypergraph": "hyperdrop", "inverse_dual_hypergraph": "hyperdrop",
     "RegionProposalPool": "region_proposal", "supcon_loss": "region_proposal",
     "info_nce_loss": "region_proposal", "perturb_graph": "region_proposal",
+    "ca_secondary_structure": "region_proposal",
     "TokenGraphPool": "token_graph", "token_similarity_graph": "token_graph",
 }
 

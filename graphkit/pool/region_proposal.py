@@ -62,6 +62,57 @@ def k_hop_region(seeds: torch.Tensor, seed_value: torch.Tensor, edge_index: torc
     return member, torch.where(member, value, torch.zeros_like(value))
 
 
+# P-SEA C-alpha distance criteria (Labesse et al. 1997): (centre, tolerance) in Å of the
+# i..i+2, i..i+3, i..i+4 distances, and the shortest segment kept
+_PSEA = {1: (((5.5, 0.5), (5.3, 0.5), (6.4, 0.6)), 5),   # alpha helix
+         2: (((6.7, 0.6), (9.9, 0.9), (12.4, 1.1)), 3)}  # beta strand
+
+
+def ca_secondary_structure(ca_coords) -> torch.Tensor:
+    """DSSP-like secondary structure labels from C-alpha coordinates alone (P-SEA distances).
+
+    Residue i starts a helix (strand) window when its distances to residues i+2, i+3 and
+    i+4 all fall in the P-SEA ranges; every residue of such a window is labelled, and runs
+    shorter than 5 (helix) or 3 (strand) residues are reset to coil. NaN coordinates
+    (unresolved residues) break windows.
+
+    Args:
+        ca_coords: ``(L, 3)`` C-alpha coordinates in Å (numpy or torch; NaN rows allowed).
+
+    Returns:
+        int64 ``(L,)``: 0 coil (no defined secondary structure), 1 helix, 2 strand.
+
+    Reference: G. Labesse, N. Colloc'h, J. Pothier, J.-P. Mornon, *P-SEA: a new efficient
+    assignment of secondary structure from C alpha trace of proteins*, CABIOS 13 (1997).
+    """
+    ca = torch.as_tensor(ca_coords, dtype=torch.float64)
+    if ca.dim() != 2 or ca.shape[1] != 3:
+        raise ValueError(f"ca_coords must be (L, 3), got {tuple(ca.shape)}")
+    n = ca.shape[0]
+    label = torch.zeros(n, dtype=torch.long)
+    for cls in (2, 1):                                   # helix overrides strand
+        ranges, min_len = _PSEA[cls]
+        hit = torch.ones(max(n - 4, 0), dtype=torch.bool)
+        for k, (c, tol) in zip((2, 3, 4), ranges):
+            d = (ca[k:n - 4 + k] - ca[: n - 4]).norm(dim=1)
+            hit &= (d - c).abs() <= tol                   # NaN compares False
+        mark = torch.zeros(n, dtype=torch.bool)
+        for i in torch.nonzero(hit).view(-1).tolist():
+            mark[i:i + 5] = True
+        i = 0
+        while i < n:                                     # drop runs shorter than min_len
+            if not mark[i]:
+                i += 1
+                continue
+            j = i
+            while j < n and mark[j]:
+                j += 1
+            if j - i >= min_len:
+                label[i:j] = cls
+            i = j
+    return label
+
+
 class RegionProposalPool(nn.Module):
     """ProteinRPN pooling: anchors, structure/proximity-aware node drop, attention, GMT.
 

@@ -1,0 +1,85 @@
+"""Dual hypergraph transformation (DHT) and HyperDrop on real TU graphs."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+pytest.importorskip("torch_geometric")
+
+from torch_geometric.data import Batch  # noqa: E402
+
+from graphkit.datasets import load_tu  # noqa: E402
+from graphkit.pool import HyperDrop, dual_hypergraph, inverse_dual_hypergraph  # noqa: E402
+
+
+@pytest.mark.parametrize("name", ["MUTAG", "PROTEINS", "ENZYMES"])
+def test_dual_transform_round_trip(name):
+    b = Batch.from_data_list(load_tu(name)[:30])
+    ea = b.edge_attr if b.edge_attr is not None else torch.randn(b.num_edges, 3)
+    dual_x, hidx, hattr = dual_hypergraph(b.x, b.edge_index, ea)
+    assert torch.equal(dual_x, ea) and torch.equal(hattr, b.x)
+    x, ei, ea2 = inverse_dual_hypergraph(dual_x, hidx, hattr)
+    assert torch.equal(x, b.x) and torch.equal(ei, b.edge_index) and torch.equal(ea2, ea)
+    # the dual's incidence is the transpose of the graph's (N, E) incidence matrix
+    n, e = b.num_nodes, b.num_edges
+    rows = b.edge_index.t().reshape(-1).numpy()
+    M = sp.coo_matrix((np.ones(2 * e), (rows, np.repeat(np.arange(e), 2))), shape=(n, e)).toarray()
+    Mt = sp.coo_matrix((np.ones(2 * e), (hidx[0].numpy(), hidx[1].numpy())), shape=(e, n)).toarray()
+    np.testing.assert_array_equal(Mt, M.T)
+    # removing dual nodes and renumbering gives back the graph without those edges
+    keep = torch.rand(e, generator=torch.Generator().manual_seed(0)) < 0.5
+    entries = keep[hidx[0]]
+    new_id = torch.cumsum(keep.long(), 0) - 1
+    _, ei3, ea3 = inverse_dual_hypergraph(dual_x[keep], torch.stack([new_id[hidx[0, entries]], hidx[1, entries]]), hattr)
+    assert torch.equal(ei3, b.edge_index[:, keep]) and torch.equal(ea3, ea[keep])
+
+
+def test_inverse_rejects_non_graph_incidence():
+    with pytest.raises(ValueError, match="dual node 1 is in 3 hyperedges"):
+        inverse_dual_hypergraph(torch.zeros(2, 1), torch.tensor([[0, 0, 1, 1, 1], [0, 1, 0, 1, 2]]), torch.zeros(3, 1))
+    with pytest.raises(ValueError, match=r"\(2, E\)"):
+        dual_hypergraph(torch.zeros(3, 1), torch.zeros(3, 2, dtype=torch.long))
+
+
+def test_dual_convolution_is_hgnn_on_transposed_incidence():
+    """One HyperDrop dual layer = relu(D_v^-1 M^T B^-1 M E Theta + b), with M the (N, E)
+    incidence matrix and D_v, B the dual node / hyperedge degrees (dense numpy)."""
+    b = Batch.from_data_list(load_tu("MUTAG")[:3])
+    torch.manual_seed(0)
+    m = HyperDrop(7, 4, 8, num_layers=1).eval()
+    e, hidx = m.edge_representations(b.x, b.edge_index, b.edge_attr)
+    xi, xj = b.x[b.edge_index[0]], b.x[b.edge_index[1]]
+    e0 = (m.lin_sum(xi + xj) + m.lin_diff((xi - xj).abs()) + m.lin_edge(b.edge_attr)).detach().double().numpy()
+    n, E = b.num_nodes, b.num_edges
+    M = np.zeros((n, E))
+    np.add.at(M, (b.edge_index.t().reshape(-1).numpy(), np.repeat(np.arange(E), 2)), 1.0)
+    conv = m.convs[0]
+    theta = conv.lin.weight.detach().double().numpy().T
+    Dv = M.sum(0)                      # every edge has 2 endpoints
+    B = M.sum(1)
+    Binv = np.where(B > 0, 1.0 / np.maximum(B, 1), 0.0)
+    ref = np.maximum((M.T * (1.0 / Dv)[:, None]) @ (Binv[:, None] * M) @ (e0 @ theta) + conv.bias.detach().double().numpy(), 0)
+    np.testing.assert_allclose(e.detach().double().numpy(), ref, atol=1e-4)
+
+
+def test_hyperdrop_keeps_top_edges_per_graph():
+    graphs = load_tu("PROTEINS")[:6]
+    b = Batch.from_data_list(graphs)
+    torch.manual_seed(0)
+    m = HyperDrop(b.x.shape[1], 0, 16, ratio=0.5).eval()
+    x, ei, ea, batch, perm, score = m(b.x, b.edge_index, batch=b.batch)
+    assert torch.equal(x, b.x) and ea.shape == (ei.shape[1], 16)
+    assert torch.equal(ei, b.edge_index[:, perm])
+    eb = b.batch[b.edge_index[0]]
+    for g, d in enumerate(graphs):
+        k = int(np.ceil(0.5 * d.num_edges))
+        kept = perm[eb[perm] == g]
+        assert kept.numel() == k
+        s = score[eb == g]
+        assert score[kept].min() >= torch.sort(s, descending=True).values[k - 1] - 1e-6
+    assert HyperDrop(4, ratio=3)(torch.randn(5, 4), torch.tensor([[0, 1, 2, 3, 4], [1, 2, 3, 4, 0]]))[1].shape == (2, 3)
+    with pytest.raises(ValueError, match="ratio"):
+        HyperDrop(4, ratio=1.5)
+    with pytest.raises(ValueError, match="edge_attr must have 4 columns"):
+        HyperDrop(7, 4)(b.x[:, :7] if b.x.shape[1] >= 7 else torch.randn(b.num_nodes, 7), b.edge_index)
