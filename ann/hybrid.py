@@ -50,6 +50,41 @@ def _tokens(text: str) -> list[tuple[str, Any, int]]:
     return out
 
 
+_NUM = r"-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"
+_LIT = _NUM + r"|'[^']*'" + r'|"[^"]*"'
+_CLAUSE = re.compile(r"\s*([A-Za-z_][A-Za-z_0-9]*)\s*(?:(<=|>=|==|=|<|>)\s*(" + _LIT + r")|"
+                     r"(?<=\s)[iI][nN]\s*[(\[]\s*((?:" + _LIT + r")(?:\s*,\s*(?:" + _LIT + r"))*)\s*[)\]])")
+_LITS = re.compile(r"\s*(" + _LIT + r")\s*(?:,|$)")
+_AND = re.compile(r"\s+[aA][nN][dD](?=\s)|\s*$")
+
+
+def _literal(raw: str) -> Any:
+    if raw[0] in "'\"":
+        return raw[1:-1]
+    return float(raw) if any(c in raw for c in ".eE") else int(raw)
+
+
+def _parse_fast(text: str) -> tuple | None:
+    """Well-formed predicates clause by clause (a few regex calls each); None for anything
+    else, which :func:`parse_predicate` then reads token by token to report the error."""
+    clauses, pos, n = [], 0, len(text)
+    while True:
+        m = _CLAUSE.match(text, pos)
+        if m is None or m.group(1).lower() in ("and", "in"):
+            return None
+        if m.group(2) is not None:
+            op = m.group(2)
+            clauses.append((m.group(1), "==" if op == "=" else op, _literal(m.group(3))))
+        else:
+            clauses.append((m.group(1), "in", tuple(_literal(x) for x in _LITS.findall(m.group(4)))))
+        sep = _AND.match(text, m.end())
+        if sep is None:
+            return None
+        if sep.end() == n:
+            return tuple(clauses)
+        pos = sep.end()
+
+
 @functools.lru_cache(maxsize=4096)
 def parse_predicate(text: str) -> tuple[tuple[str, str, Any], ...]:
     """Parse ``"label == 3 and date >= '2020-01-01' and color in ('red', 'blue')"``.
@@ -64,6 +99,9 @@ def parse_predicate(text: str) -> tuple[tuple[str, str, Any], ...]:
     Raises:
         ValueError: a syntax error, with the position.
     """
+    fast = _parse_fast(text)
+    if fast is not None:
+        return fast
     toks = _tokens(text)
     clauses, i = [], 0
 
@@ -98,6 +136,12 @@ def parse_predicate(text: str) -> tuple[tuple[str, str, Any], ...]:
             break
         want(("and",), "'and'")
     return tuple(clauses)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _day_number(x: str) -> int:
+    """'YYYY-MM-DD' -> days since 1970-01-01 (predicates repeat their dates)."""
+    return int(np.datetime64(x, "D").astype(np.int64))
 
 
 def _dict_clauses(pred: Mapping[str, Any]) -> list[tuple[str, str, Any]]:
@@ -231,7 +275,7 @@ class HybridIndex(Index):
                 raise TypeError(f"attribute {name!r} is a date, got {_type_name(x)} {x!r}; "
                                 "write dates as 'YYYY-MM-DD'")
             try:
-                return int(np.datetime64(x, "D").astype(np.int64))
+                return _day_number(x) if isinstance(x, str) else int(np.datetime64(x, "D").astype(np.int64))
             except (ValueError, TypeError):
                 raise TypeError(f"attribute {name!r} is a date, got {x!r}; write dates as 'YYYY-MM-DD'") from None
         if op not in ("==", "in"):

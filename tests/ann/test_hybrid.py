@@ -329,3 +329,26 @@ def test_routing_kernels_against_python(rng):
             else:
                 assert bmin[q, 1] > bmax[q, 1]
             assert (bmin[q, 0], bmax[q, 0]) == (qmin[q, 0], qmax[q, 0])
+
+
+def test_fast_parser_agrees_with_the_tokenizer(monkeypatch):
+    """parse_predicate reads well-formed predicates with whole-clause regexes and falls back
+    to the tokenizer for the rest: both paths give the same clauses and the same errors."""
+    import ann.hybrid as H
+    texts = [p for p in predicates(300, np.random.default_rng(9)) if isinstance(p, str)] + [
+        "", "label=3", "label in [1, 2]", "label in(1,2)", "labelin (1,2)", "in in (1)",
+        "label == 3and x == 4", "label == 3 AND x == 4", "label == 3 and", "label != 3",
+        "label == -3.5e2 and s == 'a b' and t == \"x'y\"", "label in (1, 'a' , 2.)", "label in ()",
+        "label in (1,)", "label in (1, 2", "a == 1 andb == 2", "a == 1 and\tb == 2", "3 == a",
+        "a == 'unterminated", "a In (1)", "s in ('a,b', 'c') and t == 'x and y'", "s in ('a)', \"b]\")"]
+
+    def parse(text):
+        try:
+            return H.parse_predicate.__wrapped__(text)
+        except ValueError as e:
+            return "error", str(e)
+
+    fast = [parse(t) for t in texts]
+    monkeypatch.setattr(H, "_parse_fast", lambda text: None)
+    assert fast == [parse(t) for t in texts]
+    assert sum(isinstance(f, tuple) and f[:1] == ("error",) for f in fast) >= 8
