@@ -1,0 +1,120 @@
+"""Training throughput (graphs/s) of the graphkit.pool layers vs PyG TopKPooling.
+
+Every model is the runner's GIN backbone (graphkit.experiments.graph_classification) with
+one readout; one training step = forward + backward + Adam on a batch of real PROTEINS
+graphs. ``token_graph`` is TokenGraphPool used as a readout over the last layer's node
+states (its own task, sentence pooling, is in graphkit.pool.distractor). Ratios are
+throughput / TopKPooling's in the same run, on the same device.
+
+    python benchmarks/bench_pool.py                       # CPU (and CUDA when available)
+    python benchmarks/bench_pool.py --device cpu --graphs 512 --steps 20 --plot pool.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from graphkit.experiments.graph_classification import GraphClassifier, _loss, load_dataset
+
+MODELS = ("topk", "mean", "sag", "gmt", "histograph", "hyperdrop", "rpn", "token_graph")
+
+
+class _TokenReadout(GraphClassifier):
+    """GIN backbone + TokenGraphPool over the last layer's node states."""
+
+    def __init__(self, in_channels, num_classes, hidden=64, num_layers=3):
+        super().__init__(in_channels, num_classes, "mean", hidden, num_layers)
+        from graphkit.pool import TokenGraphPool
+
+        self.readout = TokenGraphPool(hidden, hidden, hidden, num_layers=2, threshold=0.8)
+
+    def embed(self, data):
+        x = self.embed_x(data.x)
+        for i in range(self.num_layers):
+            x = self._conv(i, x, data.edge_index)
+        return self.readout(x, data.batch, size=data.num_graphs)
+
+
+def _sync(device):
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def throughput(model_name: str, graphs, device: str, batch_size: int, steps: int, warmup: int = 3) -> float:
+    from torch_geometric.loader import DataLoader
+
+    torch.manual_seed(0)
+    f, c = graphs[0].x.shape[1], int(max(int(g.y) for g in graphs)) + 1
+    model = _TokenReadout(f, c) if model_name == "token_graph" else GraphClassifier(f, c, model_name)
+    model = model.to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    gen = torch.Generator().manual_seed(0)
+    batches = [b.to(device) for b in DataLoader(graphs, batch_size=batch_size, shuffle=False)]
+    n, t = 0, 0.0
+    for i in range(warmup + steps):
+        b = batches[i % len(batches)]
+        _sync(device)
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        loss = _loss(model, b, 0.1, gen) if model_name != "token_graph" else F.cross_entropy(model(b), b.y)
+        loss.backward()
+        opt.step()
+        _sync(device)
+        if i >= warmup:
+            t += time.perf_counter() - t0
+            n += b.num_graphs
+    return n / t
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="PROTEINS")
+    p.add_argument("--graphs", type=int, default=512)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--steps", type=int, default=16)
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cpu, and cuda when available)")
+    p.add_argument("--models", default=",".join(MODELS))
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--plot", default=None)
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    graphs = load_dataset(a.dataset)[: a.graphs]
+    devices = [a.device] if a.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    models = [m.strip() for m in a.models.split(",") if m.strip()]
+    if "topk" not in models:
+        models.insert(0, "topk")
+    rows = {}
+    print(f"# {a.dataset}, {len(graphs)} graphs, batch {a.batch_size}, {a.steps} timed steps, "
+          f"{a.threads} CPU thread(s)")
+    print(f"{'device':6s} {'model':12s} {'graphs/s':>10s} {'vs TopK':>8s}")
+    for dev in devices:
+        for m in models:
+            rows[(dev, m)] = throughput(m, graphs, dev, a.batch_size, a.steps)
+        for m in models:
+            print(f"{dev:6s} {m:12s} {rows[(dev, m)]:10.1f} {rows[(dev, m)] / rows[(dev, 'topk')]:8.2f}", flush=True)
+    if a.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        w = 0.8 / len(devices)
+        for j, dev in enumerate(devices):
+            ax.bar([i + j * w for i in range(len(models))], [rows[(dev, m)] for m in models], w, label=dev)
+        ax.set_xticks([i + 0.4 - w / 2 for i in range(len(models))], models, rotation=30)
+        ax.set_ylabel("training graphs/s")
+        ax.set_yscale("log")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(a.plot, dpi=120)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
