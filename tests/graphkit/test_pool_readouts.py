@@ -109,3 +109,17 @@ def test_gradients_reach_every_parameter(name, graphs):
     (out * torch.randn(out.shape, generator=torch.Generator().manual_seed(2))).sum().backward()
     missing = [n for n, p in m.named_parameters() if p.grad is None or not bool(p.grad.abs().sum() > 0)]
     assert not missing, f"no gradient reaches {missing}"
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_cuda_matches_cpu(name, graphs):
+    m, run = LAYERS[name]()
+    m.eval()
+    b = Batch.from_data_list(graphs)
+    cpu = run(b)
+    m.to("cuda")
+    gpu = run(b.to("cuda"))
+    assert gpu.device.type == "cuda"
+    torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-3, rtol=1e-3)
