@@ -442,21 +442,11 @@ class PartitionedIndex(Index):
         if self._nav is not None:
             Dc, Ic = self._nav.search(Q, k=p, ef=max(ef or 64, 3 * p))
         else:
-            Dc, Ic = self._centroid_topk(Q, p)
+            Dc, Ic = self._candidates(Q, p)
         if prune_eps is not None:
             d0 = Dc[:, :1]
             Ic = np.where(Dc <= d0 + prune_eps * np.abs(d0), Ic, -1)
         return np.ascontiguousarray(Ic, dtype=np.int64)
-
-    def _centroid_topk(self, Q: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
-        """Exact p nearest centroids, 128 queries at a time: distances by the parallel
-        Numba kernel (BLAS threads would fight Numba's), then the p smallest per row."""
-        D = np.empty((Q.shape[0], p), np.float32)
-        I = np.empty((Q.shape[0], p), np.int64)
-        for s in range(0, Q.shape[0], 128):
-            dist = _ck.point_centroid_distances(Q[s: s + 128], self._C, self._ip)
-            D[s: s + 128], I[s: s + 128] = _k.smallest_per_row(dist, p)
-        return D, I
 
     def _search(self, Q: np.ndarray, k: int, allowed: np.ndarray | None, nprobe: int | None = None,
                 prune_eps: Any = "default", ef: int | None = None, device: Any = None):
@@ -476,15 +466,17 @@ class PartitionedIndex(Index):
             D, N = self._search_torch(Q, probes, k, an, use_allowed, "cpu")
         elif _dev.resolve_device(device) == _dev.CUDA:
             D, N = self._search_torch(Q, probes, k, an, use_allowed, "cuda")
-        else:
-            D, N = self._search_cpu(Q, probes, k, an, use_allowed)
+        else:  # one mask of returnable nodes: alive, and allowed (an is False where dead)
+            removed = self._ids.size != self._nn
+            ok = an if use_allowed else (~self._dead[: self._nn] if removed else an)
+            D, N = self._search_cpu(Q, probes, k, ok, use_allowed or removed)
         if self._ids.size == self._nn:  # nothing removed: slot = node
             return D, N
         if self._slot_of is None:
             self._slot_of = np.cumsum(~self._dead[: self._nn]) - 1
         return D, np.where(N >= 0, self._slot_of[np.maximum(N, 0)], -1)
 
-    def _search_cpu(self, Q, probes, k, an, use_allowed):
+    def _search_cpu(self, Q, probes, k, ok, use_ok):
         fv, iv = self._views(self._buf)
         hfv, hiv = self._views(self._hot[0])
         bounds = [0, Q.shape[0]]
@@ -508,7 +500,7 @@ class PartitionedIndex(Index):
                 kern = _k.search_lists if e - s >= 8 else _k.search_lists_serial
                 D[s:e], N[s:e] = kern(
                     Q[s:e], pr, k, fv, iv, off, self._cap, self._len,
-                    hfv, hiv, self._hot[1], self.dim, self._dead, an, use_allowed, self._ip)
+                    hfv, hiv, self._hot[1], self.dim, ok, use_ok, self._ip)
         finally:
             if pread:
                 os.close(fd)

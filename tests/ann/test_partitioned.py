@@ -63,7 +63,7 @@ def test_search_lists_is_exact_over_the_probed_lists(pair, sift):
     fv, iv = ram._views(ram._buf)
     hfv, hiv = ram._views(ram._hot[0])
     D, N = K.search_lists(Q, P, 10, fv, iv, ram._off, ram._cap, ram._len, hfv, hiv, ram._hot[1],
-                          128, ram._dead, np.zeros(1, bool), False, False)
+                          128, np.zeros(1, bool), False, False)
     for q in range(0, Q.shape[0], 7):
         nodes = np.unique(np.concatenate([ram._rows(l)[1] for l in P[q] if l >= 0]))
         d = ((X[nodes] - Q[q]) ** 2).sum(1)
@@ -286,12 +286,3 @@ def test_cli_build_query_partitioned(sift5k, tmp_path, capsys):
     assert idx.on_disk and idx.nlist >= 30
     _, truth = flat_truth(sift5k["base"][:2000], sift5k["query"][:50], 10)
     assert recall_at_k(np.load(tmp_path / "r.npy"), truth) == 1.0
-
-
-def test_smallest_per_row_matches_numpy(sift):
-    X, Q = sift
-    D = ((Q[:, None, :] - X[None, ::40]) ** 2).sum(-1).astype(np.float32)
-    OD, OI = K.smallest_per_row(D, 7)
-    o = np.argsort(D, axis=1, kind="stable")[:, :7]
-    np.testing.assert_array_equal(OI, o)
-    np.testing.assert_array_equal(OD, np.take_along_axis(D, o, 1))
