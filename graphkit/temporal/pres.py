@@ -8,10 +8,14 @@ discontinuity"). PRES
 - keeps, per node, a Gaussian model of its memory transitions ``delta = s^+ - s^-`` (the
   mixture over nodes of ``N(mu_i, diag sigma_i^2)``, fitted online by running moments, reset
   with the memory at the start of every epoch);
-- *predicts* the state after the node's ``c_i`` events of the batch as
-  ``s_hat = s^- + c_i mu_i`` and *corrects* the GRU's computed state with it:
-  ``s = gamma s_hat + (1 - gamma) s_gru`` (``gamma = sigmoid(g)`` learned), for nodes whose
-  model has at least one observation; then the observed ``(s - s^-) / c_i`` updates the model;
+- *predicts* the next state from the transition model, ``s_hat = s^- + mu_i``, and
+  *corrects* the GRU's state (computed from the one aggregated message of a batch that may
+  hold many events of the node) with it: ``s = gamma s_hat + (1 - gamma) s_gru``
+  (``gamma = sigmoid(g)``, learned), for nodes whose model has at least one observation
+  ("predict to smooth": the fusion damps the variance that large batches add to the
+  memory); the measured transition ``s_gru - s^-`` then updates the model (measuring the
+  fused state instead would feed the prediction back into itself and drive the memory to
+  saturation);
 - adds the memory-coherence (smoothing) objective ``beta * mean_i (1 - cos(s_i, s_i^-))``
   over the updated nodes, so that consecutive states of a node stay aligned and the
   gradients computed from stale states stay informative.
@@ -81,10 +85,9 @@ class PRES(TGN):
     def gamma(self) -> torch.Tensor:
         return torch.sigmoid(self.gamma_logit)
 
-    def transition_prediction(self, prev: torch.Tensor, idx: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
-        """``s_hat = s^- + c mu`` for nodes ``idx`` (U,) with ``counts`` (U,) events, clamped to
-        the GRU's range [-1, 1]."""
-        return (prev + counts[:, None] * self.delta_mean[idx]).clamp(-1.0, 1.0)
+    def transition_prediction(self, prev: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """``s_hat = s^- + mu`` for nodes ``idx`` (U,), clamped to the GRU's range [-1, 1]."""
+        return (prev + self.delta_mean[idx]).clamp(-1.0, 1.0)
 
     def observe_transitions(self, idx: torch.Tensor, delta: torch.Tensor) -> None:
         """Running mean / variance update of the nodes' transition models with ``delta`` (U, d)."""
@@ -103,17 +106,14 @@ class PRES(TGN):
         self._coherence = None
         if nodes.size == 0:
             return mem, lu, nodes
-        targets = np.concatenate([pending[0], pending[1]])
-        _, counts = np.unique(targets, return_counts=True)  # sorted, as ``nodes``
         idx = torch.from_numpy(nodes).to(memory.device)
-        c = torch.from_numpy(counts).to(memory.device, memory.dtype)
         prev, comp = memory[idx], mem[idx]
         known = (self.delta_count[idx] > 0)[:, None]
-        pred = self.transition_prediction(prev, idx, c)
+        pred = self.transition_prediction(prev, idx)
         g = self.gamma
         fused = torch.where(known, g * pred + (1 - g) * comp, comp)
         with torch.no_grad():
-            self.observe_transitions(idx, (fused.detach() - prev) / c[:, None])
+            self.observe_transitions(idx, comp.detach() - prev)
         if self.training and self.coherence_weight > 0:
             live = prev.norm(dim=1) > 0  # a zero (fresh) state has no direction to keep
             if bool(live.any()):

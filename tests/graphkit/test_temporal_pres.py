@@ -61,18 +61,20 @@ def test_prediction_correction_by_hand(graph):
         fused = pres.current_memory()[0]
         comp = tgn.current_memory()[0]
     src, dst = np.asarray(graph.src[100:250]), np.asarray(graph.dst[100:250])
-    counts = {}
-    for v in np.r_[src, dst]:
-        counts[int(v)] = counts.get(int(v), 0) + 1
+    counts = {int(v) for v in np.r_[src, dst]}
     g = 0.3
-    for v, c in counts.items():
+    for v in counts:
         if count_before[v] > 0:
-            pred = (prev[v] + c * mean_before[v]).clamp(-1, 1)
+            pred = (prev[v] + mean_before[v]).clamp(-1, 1)
             ref = g * pred + (1 - g) * comp[v]
         else:
             ref = comp[v]
         torch.testing.assert_close(fused[v], ref, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(pres.delta_count[v], count_before[v] + 1)
+        # the model measures the GRU's transition, not the fused one
+        n = float(count_before[v]) + 1
+        torch.testing.assert_close(pres.delta_mean[v], mean_before[v] + (comp[v] - prev[v] - mean_before[v]) / n,
+                                   rtol=1e-5, atol=1e-6)
     # the coherence term, by hand, over the nodes with a non-zero previous state
     nodes = sorted(counts)
     live = [v for v in nodes if float(prev[v].norm()) > 0]
