@@ -202,8 +202,9 @@ class FeatureStore:
         cuda = _dev.numba_cuda()
         words = _k.row_words(self.num_features, self.dtype.itemsize)
         self._words = cuda.mapped_array((self.num_rows, words), dtype=np.int64)  # pinned, device-mapped
-        self._host = self._words.view(self.dtype)[:, : self.num_features]
-        self._hw = self._words[:, : -(-row // 8)]
+        host_words = np.asarray(self._words)  # a plain ndarray view of the mapped memory
+        self._host = host_words.view(self.dtype)[:, : self.num_features]
+        self._hw = host_words[:, : -(-row // 8)]
         step = max(1, (64 << 20) // max(1, words * 8))
         for i in range(0, self.num_rows, step):
             self._host[i : i + step] = features[i : i + step]
@@ -223,11 +224,11 @@ class FeatureStore:
         torch = _torch()
         b, w = ids.shape[0], self._hw.shape[1]
         if self.device == _dev.CPU or self.mode == "cpu":
-            out = np.empty((b, w), self._hw.dtype)
-            _k.gather_rows(self._hw, ids.cpu().numpy(), out)
-            out = torch.from_numpy(out)
-            if self.device == _dev.CUDA:
-                out = out.pin_memory().to(self._out_device, non_blocking=True)
+            on_gpu = self.device == _dev.CUDA
+            out = torch.empty((b, w), dtype=getattr(torch, self._hw.dtype.name), pin_memory=on_gpu)
+            _k.gather_rows(self._hw, ids.cpu().numpy(), out.numpy())
+            if on_gpu:
+                out = out.to(self._out_device, non_blocking=True)
             return self._from_words(out)
         from native.kernels.features_cuda import launch_gather
 

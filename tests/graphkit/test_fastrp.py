@@ -87,12 +87,12 @@ def test_very_sparse_projection_statistics():
 
 def test_blogcatalog_embeddings_classify_well():
     d = load_blogcatalog()
-    emb = FastRP(dim=128, weights=(0.0, 0.0, 1.0, 6.0), beta=-0.9)(torch.from_numpy(d["edge_index"]), d["num_nodes"])
-    assert emb.shape == (10312, 128) and torch.isfinite(emb).all()
-    r = node_classification_f1(emb, d["labels"], 0.5, max_iter=60)
+    emb = FastRP(dim=64, weights=(0.0, 0.0, 1.0, 6.0), beta=-0.9)(torch.from_numpy(d["edge_index"]), d["num_nodes"])
+    assert emb.shape == (10312, 64) and torch.isfinite(emb).all()
+    r = node_classification_f1(emb, d["labels"], 0.5, max_iter=40)
     # a random embedding gets ~0.17 Micro-F1 here (the label frequencies alone)
-    rnd = node_classification_f1(torch.randn(10312, 128), d["labels"], 0.5, max_iter=60)
-    assert r["micro_f1"] > 0.33 and r["micro_f1"] > rnd["micro_f1"] + 0.1
+    rnd = node_classification_f1(torch.randn(10312, 64), d["labels"], 0.5, max_iter=40)
+    assert r["micro_f1"] > 0.3 and r["micro_f1"] > rnd["micro_f1"] + 0.1
 
 
 def test_validation():
