@@ -90,3 +90,14 @@ def test_short_sign_prediction_run():
             assert 0.0 <= r["test"][k] <= 1.0
     with pytest.raises(ValueError, match="edge_label"):
         SEMBA(10).set_graph(TemporalGraph([0], [1], [0], num_nodes=10))
+
+
+def test_threshold_is_chosen_for_macro_f1():
+    from graphkit.temporal.semba import best_threshold
+
+    rng = np.random.default_rng(0)
+    y = rng.random(400) < 0.9
+    logits = np.where(y, 3.0, 1.0) + rng.normal(0, 0.3, 400)  # all positive logits, separable at ~2
+    thr = best_threshold(logits, y)
+    assert 1.3 < thr < 2.7
+    assert f1_scores(y.astype(int), (logits > thr).astype(int))["macro_f1"] > 0.95
