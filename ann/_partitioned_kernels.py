@@ -157,6 +157,36 @@ def search_lists(Q, probes, k, fv, iv, off, cap, ln, hot_fv, hot_iv, hot_off, di
     return D, N
 
 
+@njit(cache=True, nogil=True, parallel=True, fastmath=True)
+def scan_pairs(Q, starts, pq, pl, fv, iv, off, cap, ln, dim, ok, use_ok, hd, hi, metric_ip):
+    """Scan (query, list) pairs into the queries' running top-k heaps, in place.
+
+    The pairs ``pq[t], pl[t]`` are grouped by query: group g is ``starts[g]:starts[g+1]``;
+    groups run in parallel and each writes only its own query's heap ``hd[q], hi[q]`` (unsorted
+    max-heaps, inf / -1 when empty; replicas skipped). Lists are read at ``off`` in fv / iv.
+    Used list-major: a batch reads each probed list once, a chunk of lists at a time, and
+    every query scans its lists of the chunk (finish with :func:`finish_heaps`).
+    """
+    for g in prange(starts.shape[0] - 1):
+        q = pq[starts[g]]
+        for t in range(starts[g], starts[g + 1]):
+            l = pl[t]
+            o = off[l]
+            _scan_list(Q[q], o // 4, (o + cap[l] * dim * 4) // 8, ln[l], fv, iv, dim,
+                       ok, use_ok, hd[q], hi[q], metric_ip)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def finish_heaps(hd, hi, clamp):
+    """Sort each row's heap ascending; l2 round-off below 0 clamped to 0."""
+    for q in prange(hd.shape[0]):
+        _heap_sort(hd[q], hi[q])
+        if clamp:
+            for j in range(hd.shape[1]):
+                if hd[q, j] < 0:
+                    hd[q, j] = 0
+
+
 # the same search on one thread, for chunks of a few queries (starting threads costs more)
 search_lists_serial = njit(cache=True, nogil=True, fastmath=True)(search_lists.py_func)
 

@@ -51,11 +51,13 @@ def as_vectors(X: Any, dim: int, what: str = "vectors") -> np.ndarray:
     if A.shape[1] != dim:
         raise ValueError(f"{what} have dimension {A.shape[1]}, index has {dim}")
     A = np.ascontiguousarray(A, dtype=np.float32)
-    if A.dtype.kind == "f" and A.size and not np.isfinite(A).all():
-        row = int(np.flatnonzero(~np.isfinite(A).all(axis=1))[0])
-        raise ValueError(f"{what} contain NaN or infinity (first in row {row})")
-    if A.size and np.abs(A).max() > 1e18:
-        raise ValueError(f"{what} have components beyond 1e18; their squared distances overflow float32")
+    if A.size:  # min and max: two passes and no temporary as large as A (NaN propagates)
+        lo, hi = float(A.min()), float(A.max())
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            row = int(np.flatnonzero(~np.isfinite(A).all(axis=1))[0])
+            raise ValueError(f"{what} contain NaN or infinity (first in row {row})")
+        if max(-lo, hi) > 1e18:
+            raise ValueError(f"{what} have components beyond 1e18; their squared distances overflow float32")
     return A
 
 

@@ -479,38 +479,66 @@ class PartitionedIndex(Index):
     def _search_cpu(self, Q, probes, k, ok, use_ok):
         fv, iv = self._views(self._buf)
         hfv, hiv = self._views(self._hot[0])
-        bounds = [0, Q.shape[0]]
-        pread = self.on_disk and self.reads == "pread"
-        if pread:  # chunks of queries whose probed extents add up to about page_budget bytes
-            ext = -(-self._cap * (self.dim * 4 + 8) // BLOCK) * BLOCK
-            per_query = np.where(probes >= 0, ext[np.maximum(probes, 0)], 0).sum(1)
-            cut = np.floor_divide(np.cumsum(per_query) - per_query, self.page_budget)
-            bounds = np.concatenate([[0], np.flatnonzero(np.diff(cut)) + 1, [Q.shape[0]]]).tolist()
-            csum = np.concatenate([[0], np.cumsum(per_query)])
-            stage = np.empty(max(8, int(np.diff(csum[bounds]).max())), np.uint8)  # reused
-            fd = os.open(self.path, os.O_RDONLY)
-        off = self._off
-        D = np.empty((Q.shape[0], k), np.float32)
-        N = np.empty((Q.shape[0], k), np.int64)
-        try:
-            for s, e in zip(bounds[:-1], bounds[1:]):
-                pr = probes[s:e]
-                if pread:
-                    fv, iv, off = self._stage(fd, pr, stage)
-                kern = _k.search_lists if e - s >= 8 else _k.search_lists_serial
-                D[s:e], N[s:e] = kern(
-                    Q[s:e], pr, k, fv, iv, off, self._cap, self._len,
+        if self.on_disk and self.reads == "pread":
+            return self._search_pread(Q, probes, k, ok, use_ok, hfv, hiv)
+        kern = _k.search_lists if Q.shape[0] >= 8 else _k.search_lists_serial
+        return kern(Q, probes, k, fv, iv, self._off, self._cap, self._len,
                     hfv, hiv, self._hot[1], self.dim, ok, use_ok, self._ip)
-        finally:
-            if pread:
-                os.close(fd)
-        return D, N
 
-    def _stage(self, fd: int, probes: np.ndarray, buf: np.ndarray):
-        """Read the probed lists that are not hot into ``buf``: (fv, iv, offsets)."""
-        lists = np.unique(probes[probes >= 0])
-        lists = lists[self._hot[1][lists] < 0]
-        lists = lists[np.argsort(self._off[lists], kind="stable")]  # file order
+    def _search_pread(self, Q, probes, k, ok, use_ok, hfv, hiv):
+        """List-major batch search with explicit reads: each probed list is read once per
+        batch, in file order, ``page_budget`` bytes at a time (at least one list), and every
+        query scans its lists of that chunk into its running heap. RAM: one chunk."""
+        nq = Q.shape[0]
+        hd = np.full((nq, k), np.inf, np.float32)
+        hi = np.full((nq, k), -1, np.int64)
+        pq, pj = np.nonzero(probes >= 0)
+        pl = probes[pq, pj]
+        hot = self._hot[1][pl] >= 0
+        if hot.any():  # lists cached in RAM first
+            self._scan(Q, pq[hot], pl[hot], hfv, hiv, self._hot[1], ok, use_ok, hd, hi)
+        pq, pl = pq[~hot], pl[~hot]
+        if pl.size:
+            ext = -(-self._cap * (self.dim * 4 + 8) // BLOCK) * BLOCK
+            lists = np.unique(pl)
+            lists = lists[np.argsort(self._off[lists], kind="stable")]  # file order
+            chunk = np.zeros(self.nlist, np.int64)
+            sizes = ext[lists]
+            # greedy chunks of consecutive lists up to page_budget bytes (a list alone may exceed it)
+            starts = [0]
+            used = 0
+            for t, sz in enumerate(sizes.tolist()):
+                if used and used + sz > self.page_budget:
+                    starts.append(t)
+                    used = 0
+                used += sz
+            starts.append(lists.size)
+            for c in range(len(starts) - 1):
+                chunk[lists[starts[c]:starts[c + 1]]] = c
+            order = np.lexsort((pq, chunk[pl]))
+            pq, pl = pq[order], pl[order]
+            bounds = np.searchsorted(chunk[pl], np.arange(len(starts)))
+            stage = np.empty(max(8, int(max(sizes[a:b].sum() for a, b in zip(starts[:-1], starts[1:])))),
+                             np.uint8)  # reused by every chunk
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                for c in range(len(starts) - 1):
+                    s, e = bounds[c], bounds[c + 1]
+                    fv, iv, off = self._stage(fd, lists[starts[c]:starts[c + 1]], stage)
+                    self._scan(Q, pq[s:e], pl[s:e], fv, iv, off, ok, use_ok, hd, hi)
+            finally:
+                os.close(fd)
+        _k.finish_heaps(hd, hi, not self._ip)
+        return hd, hi
+
+    def _scan(self, Q, pq, pl, fv, iv, off, ok, use_ok, hd, hi):
+        """Pairs (pq, pl), sorted by query, into the heaps (hd, hi)."""
+        starts = np.flatnonzero(np.r_[True, pq[1:] != pq[:-1], True]) if pq.size else np.zeros(1, np.int64)
+        _k.scan_pairs(Q, starts.astype(np.int64), pq.astype(np.int64), pl.astype(np.int64), fv, iv, off,
+                      self._cap, self._len, self.dim, ok, use_ok, hd, hi, self._ip)
+
+    def _stage(self, fd: int, lists: np.ndarray, buf: np.ndarray):
+        """Read ``lists`` (sorted in file order) into ``buf``: (fv, iv, offsets into buf)."""
         src = self._off[lists]
         sizes = -(-self._cap[lists] * (self.dim * 4 + 8) // BLOCK) * BLOCK
         pos = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
