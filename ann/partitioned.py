@@ -82,9 +82,10 @@ class PartitionedIndex(Index):
     (contiguous float32) then their int64 node numbers, with room to grow. With
     ``path=None`` it lives in RAM; with ``path`` it is a file read through a memory map,
     and RAM holds only the centroids, the navigator, per-list tables, ids, tombstones and
-    ``memory_budget`` bytes of the largest lists (*hot lists*). Searches read the probed
-    lists of each chunk of queries (about ``page_budget`` bytes) with explicit reads into
-    a transient buffer (``reads='pread'``), so resident memory stays small, or scan the map
+    ``memory_budget`` bytes of the largest lists (*hot lists*). A batch search reads each
+    probed list once, in file order, ``page_budget`` bytes at a time, with explicit reads
+    into a transient buffer, and every query scans its lists of that chunk
+    (``reads='pread'``: resident memory stays small), or each query scans the map
     directly (``reads='mmap'``: faster once the pages are resident; the OS decides how
     many stay). Inserts write through the map, whose pages are released afterwards.
 
