@@ -312,6 +312,10 @@ def cmd_bench(a: argparse.Namespace) -> int:
     for k in kinds:
         if k not in ours and k not in PEERS:
             raise SystemExit(f"ann bench: unknown kind {k!r}; ours: {sorted(ours)}, peers: {list(PEERS)}")
+        if k == "tenant":  # its searches need a tenant, its vectors tenants: not one shared workload
+            raise SystemExit("ann bench: kind 'tenant' searches one tenant's vectors; compare it with "
+                             "benchmarks/bench_tenants.py (Zipf-sized tenants, per-tenant and filtered "
+                             "baselines), or build and query it with --tenants / --tenant")
     try:
         efs = [int(e) for e in a.efs.split(",") if e.strip()]
     except ValueError:
