@@ -1,5 +1,6 @@
 """TGN: no information leak from the batch being predicted, memory update against a by-hand
-reference, the metrics against scikit-learn, and a short training run beside PyG's TGN."""
+reference, the metrics against scikit-learn. (A short training run of TGN, PRES, NAT and
+PyG's TGN is in test_temporal_notebook.py.)"""
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ import torch
 from graphkit.datasets import load_temporal
 from graphkit.temporal.pres import PRES
 from graphkit.temporal.tgn import TGN, last_per_node
-from graphkit.temporal.train import average_precision, fit_link_prediction, link_split, roc_auc
+from graphkit.temporal.train import average_precision, link_split, roc_auc
 from native import TemporalGraph
 
 torch.set_num_threads(1)
@@ -145,18 +146,3 @@ def test_validation_messages():
         TGN(g.num_nodes, edge_dim=4).set_graph(g)
     with pytest.raises(ValueError, match="nodes"):
         TGN(g.num_nodes + 1).set_graph(g)
-
-
-def test_short_training_beside_pyg():
-    pytest.importorskip("torch_geometric")
-    from graphkit.temporal.baselines import PyGTGN
-
-    g = load_temporal("collegemsg")[:2500]
-    split = link_split(g, seed=0)
-    ours = fit_link_prediction(_model(g.num_nodes).train(), g, split, epochs=1, batch_size=100, lr=3e-3)
-    torch.manual_seed(0)
-    pyg = fit_link_prediction(PyGTGN(g.num_nodes, memory_dim=16, time_dim=8, embedding_dim=16, num_neighbors=5),
-                              g, split, epochs=1, batch_size=100, lr=3e-3)
-    for r in (ours, pyg):
-        assert 0.55 < r["test"]["ap"] <= 1.0 and 0.5 < r["test"]["auc"] <= 1.0
-        assert np.isfinite(r["inductive_test"]["ap"])
