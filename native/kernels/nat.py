@@ -24,7 +24,7 @@ Kernels take validated arrays and never check them.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 HASH_A = 1_000_003
 HASH_B = 12_345
@@ -36,7 +36,7 @@ def _slot(w, m):
     return ((w * HASH_A + HASH_B) % HASH_P) % m
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def ncache_update(keys1, vals1, keys2, vals2, src, dst, val_src, val_dst, draws, alpha):
     """Apply one batch of events to the caches, in place.
 
@@ -57,8 +57,9 @@ def ncache_update(keys1, vals1, keys2, vals2, src, dst, val_src, val_dst, draws,
     cand_key = np.full((B, 2, M1), -1, dtype=np.int64)
     cand_val = np.empty((B, 2, M1, F), dtype=np.float32)
     ok2 = np.zeros((B, 2, M1), dtype=np.bool_)
-    # phase A (parallel): decisions and 2-hop candidates against the pre-batch caches
-    for e in prange(B):
+    # phase A (independent per event; data-parallel in the torch path): decisions and 2-hop
+    # candidates against the pre-batch caches
+    for e in range(B):
         for side in range(2):
             x = src[e] if side == 0 else dst[e]
             y = dst[e] if side == 0 else src[e]
@@ -95,7 +96,7 @@ def ncache_update(keys1, vals1, keys2, vals2, src, dst, val_src, val_dst, draws,
                         vals2[x, s, f] = cand_val[e, side, j, f]
 
 
-@njit(cache=True, nogil=True, parallel=True)
+@njit(cache=True, nogil=True)
 def ncache_pair_features(keys1, keys2, u, v):
     """Joint-neighbourhood keys and distance counts of candidate pairs ``(u[i], v[i])``.
 
@@ -113,7 +114,7 @@ def ncache_pair_features(keys1, keys2, u, v):
     S = 1 + M1 + M2
     keys = np.full((P, 2, S), -1, dtype=np.int64)
     counts = np.zeros((P, 2, S, 6), dtype=np.float32)
-    for i in prange(P):
+    for i in range(P):
         a = u[i]
         b = v[i]
         for side in range(2):
