@@ -34,15 +34,18 @@ from native.features import FeatureStore, log_degree_score  # noqa: E402
 
 
 def _timed(fn, iters, cuda):
+    """Seconds per call: wall on a GPU; on the CPU the process's CPU time (robust on a shared
+    machine; equal to wall time when the process has the cores to itself)."""
     fn()  # warm-up (compiles kernels)
     if cuda:
         torch.cuda.synchronize()
-    t0 = time.perf_counter()
+    clock = time.perf_counter if cuda else time.process_time
+    t0 = clock()
     for _ in range(iters):
         fn()
     if cuda:
         torch.cuda.synchronize()
-    return (time.perf_counter() - t0) / iters
+    return (clock() - t0) / iters
 
 
 def naive_zero_copy(x_host_mapped, ids, out):
@@ -96,7 +99,7 @@ def bench_gather(rows, dim, batch, iters, rng):
         res["FeatureStore.gather (Numba)"] = _timed(lambda: store.gather(ids), iters, False)
         base, peer = "FeatureStore.gather (Numba)", "numpy fancy indexing"
     print(f"\n{rows:,} x {dim} float32, batches of {batch:,} random ids, {iters} timed batches")
-    print("| method | ms / batch | GB/s |\n|---|---|---|")
+    print(f"| method | ms / batch ({'wall' if cuda_available() else 'CPU time, all threads'}) | GB/s |\n|---|---|---|")
     for k, t in res.items():
         print(f"| {k} | {t * 1e3:.2f} | {nbytes / t / 1e9:.1f} |")
     for k, t in res.items():
