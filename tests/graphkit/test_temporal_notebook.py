@@ -14,6 +14,6 @@ def test_temporal_notebook_runs():
     for i, cell in enumerate(code):
         exec(compile("".join(cell["source"]), f"{NOTEBOOK.name}[cell {i}]", "exec"), ns)
     for name in ("TGN", "TGN+PRES", "PyG TGN", "NAT"):
-        assert 0.5 < ns["result"][name]["test"]["ap"] <= 1.0
+        assert 0.55 < ns["result"][name]["test"]["ap"] <= 1.0  # seeded: deterministic
     assert ns["counts"].shape[-1] == 6 and ns["common"] >= 0
     assert set(ns["sign"]) == {"semba", "tgn"}
