@@ -261,13 +261,14 @@ def plot(results: dict, path: str) -> None:
     models = list(dict.fromkeys(k.split("/")[1] for k in results))
     w = 0.8 / len(models)
     fig, ax = plt.subplots(figsize=(1.5 + 1.2 * len(datasets) * len(models) / 3, 4))
+    low = min(mean - std for mean, std in map(summarize, results.values()))
     for j, m in enumerate(models):
         xs = [i + j * w for i, d in enumerate(datasets) if f"{d}/{m}" in results]
         stats = [summarize(results[f"{d}/{m}"]) for d in datasets if f"{d}/{m}" in results]
         ax.bar(xs, [s[0] for s in stats], w, yerr=[s[1] for s in stats], label=m, capsize=2)
     ax.set_xticks([i + 0.4 - w / 2 for i in range(len(datasets))], datasets)
     ax.set_ylabel("test accuracy (%)")
-    ax.set_ylim(40, 100)
+    ax.set_ylim(max(0.0, 10 * (low // 10) - 10), 100)
     ax.legend(fontsize=7, ncol=4)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
