@@ -92,6 +92,8 @@ def main(argv=None) -> int:
     p.add_argument("--walks", type=int, default=10, help="walks per node per epoch")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--lr", type=float, default=0.05, help="SparseAdam learning rate of Node2Vec")
+    p.add_argument("--init-std", type=float, default=None,
+                   help="re-initialise Node2Vec's embeddings N(0, std^2) (PyG: std 1; word2vec starts near 0)")
     p.add_argument("--ratios", default="0.1,0.5,0.9")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--tol", type=float, default=0.01, help="Micro-F1 gap that counts as comparable")
@@ -125,6 +127,8 @@ def main(argv=None) -> int:
     torch.manual_seed(0)
     model = Node2Vec(ei, embedding_dim=a.n2v_dim, walk_length=a.walk_length, context_size=a.context,
                      walks_per_node=a.walks, num_negative_samples=1, p=1.0, q=1.0, num_nodes=n, sparse=True)
+    if a.init_std is not None:
+        torch.nn.init.normal_(model.embedding.weight, std=a.init_std)
     loader = model.loader(batch_size=128, shuffle=True, num_workers=0)
     opt = torch.optim.SparseAdam(list(model.parameters()), lr=a.lr)
     _uniform_walks(np.array([0, 1, 2]), np.array([1, 0]), np.array([0]), 2, 0)  # compile
