@@ -33,13 +33,16 @@ from native.device import cuda_available  # noqa: E402
 from native.features import FeatureStore, log_degree_score  # noqa: E402
 
 
+CPU_TIME = False  # --cpu-time: time CPU methods by process CPU time (a shared machine)
+
+
 def _timed(fn, iters, cuda):
-    """Seconds per call: wall on a GPU; on the CPU the process's CPU time (robust on a shared
-    machine; equal to wall time when the process has the cores to itself)."""
+    """Seconds per call: wall time, or with ``--cpu-time`` on the CPU the process's CPU time
+    summed over its threads (robust when other jobs share the cores)."""
     fn()  # warm-up (compiles kernels)
     if cuda:
         torch.cuda.synchronize()
-    clock = time.perf_counter if cuda else time.process_time
+    clock = time.process_time if CPU_TIME and not cuda else time.perf_counter
     t0 = clock()
     for _ in range(iters):
         fn()
@@ -99,7 +102,8 @@ def bench_gather(rows, dim, batch, iters, rng):
         res["FeatureStore.gather (Numba)"] = _timed(lambda: store.gather(ids), iters, False)
         base, peer = "FeatureStore.gather (Numba)", "numpy fancy indexing"
     print(f"\n{rows:,} x {dim} float32, batches of {batch:,} random ids, {iters} timed batches")
-    print(f"| method | ms / batch ({'wall' if cuda_available() else 'CPU time, all threads'}) | GB/s |\n|---|---|---|")
+    clock = "CPU time, all threads" if CPU_TIME and not cuda_available() else "wall"
+    print(f"| method | ms / batch ({clock}) | GB/s |\n|---|---|---|")
     for k, t in res.items():
         print(f"| {k} | {t * 1e3:.2f} | {nbytes / t / 1e9:.1f} |")
     for k, t in res.items():
@@ -187,7 +191,10 @@ def main(argv=None) -> int:
     p.add_argument("--fanouts", default="10,5")
     p.add_argument("--seed-batch", dest="batch_seeds", type=int, default=1024)
     p.add_argument("--threads", type=int, default=None, help="torch/Numba threads (default all)")
+    p.add_argument("--cpu-time", action="store_true", help="time CPU gathers by process CPU time")
     a = p.parse_args(argv)
+    global CPU_TIME
+    CPU_TIME = a.cpu_time
     if a.small:
         a.rows, a.batch, a.iters = 100_000, 10_000, 5
         a.nodes, a.feat_dim, a.train_frac = 50_000, 64, 0.05
