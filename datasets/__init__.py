@@ -8,7 +8,7 @@ the functions that return them. ``available()`` lists every dataset with one lin
 
 from __future__ import annotations
 
-import importlib
+from graphkit._lazy import lazy_exports
 
 _LAZY = {
     "available": "catalog",
@@ -25,13 +25,4 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

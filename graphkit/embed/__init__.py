@@ -10,7 +10,7 @@ Example::
 
 from __future__ import annotations
 
-import importlib
+from graphkit._lazy import lazy_exports
 
 _LAZY = {
     "FastRP": "fastrp",
@@ -21,13 +21,4 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"graphkit.embed.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'graphkit.embed' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -14,7 +14,7 @@ Example::
 
 from __future__ import annotations
 
-import importlib
+from graphkit._lazy import lazy_exports
 
 _LAZY = {
     "HistoGraphReadout": "histograph", "segment_softmax": "histograph",
@@ -26,13 +26,4 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

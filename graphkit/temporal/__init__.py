@@ -15,7 +15,7 @@ Example::
 
 from __future__ import annotations
 
-import importlib
+from graphkit._lazy import lazy_exports
 
 _LAZY = {
     "TGN": "tgn", "TimeEncoder": "tgn", "TemporalAttention": "tgn",
@@ -29,13 +29,4 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
