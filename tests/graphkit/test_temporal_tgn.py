@@ -21,9 +21,9 @@ def stream():
     return np.asarray(g.src), np.asarray(g.dst), np.asarray(g.t), g.num_nodes
 
 
-def _model(num_nodes, edge_dim=0, seed=0, cls=TGN):
+def _model(num_nodes, edge_dim=0, seed=0, cls=TGN, **kw):
     torch.manual_seed(seed)
-    m = cls(num_nodes, edge_dim=edge_dim, memory_dim=16, time_dim=8, embedding_dim=16, num_neighbors=5)
+    m = cls(num_nodes, edge_dim=edge_dim, memory_dim=16, time_dim=8, embedding_dim=16, num_neighbors=5, **kw)
     return m.eval()
 
 
@@ -38,8 +38,8 @@ def _replay(model, graph, batches, upto):
             model.observe(src, dst, t, np.arange(a, b))
 
 
-@pytest.mark.parametrize("cls", [TGN, PRES])
-def test_no_leak_from_the_predicted_batch(stream, cls):
+@pytest.mark.parametrize("cls,kw", [(TGN, {}), (TGN, {"neighbor_time": "query"}), (PRES, {})])
+def test_no_leak_from_the_predicted_batch(stream, cls, kw):
     src, dst, t, n = stream
     rng = np.random.default_rng(0)
     feat = rng.standard_normal((src.size, 3)).astype(np.float32)
@@ -54,7 +54,7 @@ def test_no_leak_from_the_predicted_batch(stream, cls):
     feat2[a:] = rng.standard_normal((src.size - a, 3))
     g2 = TemporalGraph(src2, dst2, t, edge_attr=feat2, num_nodes=n)
     assert np.array_equal(g1.t, g2.t)
-    m = _model(n, edge_dim=3, cls=cls)
+    m = _model(n, edge_dim=3, cls=cls, **kw)
     outs, mems = [], []
     for g in (g1, g2):
         _replay(m, g, batches, i)
@@ -146,3 +146,30 @@ def test_validation_messages():
         TGN(g.num_nodes, edge_dim=4).set_graph(g)
     with pytest.raises(ValueError, match="nodes"):
         TGN(g.num_nodes + 1).set_graph(g)
+
+
+def test_neighbor_time_feature(stream):
+    """'neighbor' encodes t_j^- - t_j (the neighbour's last update minus the event time),
+    'query' t - t_j; an unknown choice is refused."""
+    src, dst, t, n = stream
+    g = TemporalGraph(src, dst, t, num_nodes=n)
+    seen = {}
+    for mode in ("neighbor", "query"):
+        m = _model(n, neighbor_time=mode)
+        _replay(m, g, [(a, min(a + 100, src.size)) for a in range(0, src.size, 100)], 5)
+        captured = []
+        m.time_enc.register_forward_hook(lambda mod, inp, out: captured.append(inp[0].clone()))
+        node = np.array([src[499]])
+        with torch.no_grad():
+            m.embed(node, np.array([float(t[500])]), float(t[500]))
+        nb = g.most_recent_neighbors(node, np.array([float(t[500])]), 5)
+        j, tj = np.asarray(nb.neighbors)[0], np.asarray(nb.timestamps, dtype=np.float64)[0]
+        ok = j >= 0
+        ref = (m.current_memory()[1][torch.from_numpy(j[ok])].numpy() - tj[ok]) if mode == "neighbor" \
+            else float(t[500]) - tj[ok]
+        dt = next(c for c in captured if c.dim() == 2)  # (1, k): the neighbours' times
+        np.testing.assert_allclose(dt[0][torch.from_numpy(ok)].numpy(), ref, rtol=1e-6)
+        seen[mode] = ref
+    assert not np.allclose(seen["neighbor"], seen["query"])
+    with pytest.raises(ValueError, match="neighbor_time"):
+        TGN(n, neighbor_time="edge")
