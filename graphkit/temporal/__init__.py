@@ -18,7 +18,7 @@ from __future__ import annotations
 from graphkit._lazy import lazy_exports
 
 _LAZY = {
-    "TGN": "tgn", "TimeEncoder": "tgn", "TemporalAttention": "tgn",
+    "TGN": "tgn", "TimeEncoder": "tgn", "TemporalAttention": "tgn", "TransformerAttention": "tgn",
     "PRES": "pres",
     "NAT": "nat", "NCache": "nat",
     "SEMBA": "semba",

@@ -106,6 +106,40 @@ class TemporalAttention(nn.Module):
         return self.merge(out, h)
 
 
+class TransformerAttention(nn.Module):
+    """The graph-attention embedding of PyG's TGN example, with the same call signature as
+    :class:`TemporalAttention`: ``TransformerConv`` (Shi et al., 2021) from each neighbour event
+    to its query node, query ``W_q h_i``, keys/values ``W h_j + W_e [phi || e]_ij``, plus a skip
+    ``W_s h_i``. Nodes are projected once (not per query-neighbour pair), so it is cheaper;
+    a node with no neighbours gets only the skip term.
+
+    Args:
+        node_dim, edge_dim, time_dim, out_dim (divisible by heads), heads, dropout.
+    Shapes: as :class:`TemporalAttention`; ``phi_self`` is unused.
+    """
+
+    def __init__(self, node_dim: int, edge_dim: int, time_dim: int, out_dim: int, heads: int = 2,
+                 dropout: float = 0.1) -> None:
+        super().__init__()
+        from torch_geometric.nn import TransformerConv
+
+        if out_dim % heads:
+            raise ValueError(f"embedding_dim = {out_dim} must be divisible by heads = {heads}")
+        self.conv = TransformerConv(node_dim, out_dim // heads, heads=heads, dropout=dropout,
+                                    edge_dim=time_dim + edge_dim)
+
+    def reset_parameters(self) -> None:
+        self.conv.reset_parameters()
+
+    def forward(self, h, h_nbr, e_nbr, phi_nbr, phi_self, mask):
+        B = h.shape[0]
+        qi, kj = mask.nonzero(as_tuple=True)  # one graph edge per real neighbour event
+        x = torch.cat([h, h_nbr[qi, kj]])
+        src = torch.arange(B, B + qi.numel(), device=h.device)
+        edge_attr = torch.cat([phi_nbr[qi, kj], e_nbr[qi, kj]], dim=1)
+        return self.conv(x, torch.stack([src, qi]), edge_attr)[:B]
+
+
 def _as_index(x, name: str) -> np.ndarray:
     a = as_numpy(x)
     if a.ndim != 1:
@@ -133,7 +167,7 @@ class TGN(nn.Module):
     For an event ``(u, v, t, e)`` the raw message to ``u`` is
     ``[s_u || s_v || phi(t - t_u^-) || e]`` (and symmetrically to ``v``); each node keeps its
     latest message of a batch; ``s_u <- GRU(msg_u, s_u)``. The embedding of node ``i`` at
-    time ``t`` is :class:`TemporalAttention` over its ``num_neighbors`` most recent events
+    time ``t`` is graph attention (``attention``) over its ``num_neighbors`` most recent events
     before the current batch (``h = s``: the streams here have no node features), and a link
     ``(u, v)`` scores ``MergeLayer(z_u, z_v)``.
 
@@ -146,6 +180,9 @@ class TGN(nn.Module):
             as PyG's TGN example) ``t_j^- - t_j``, its age at neighbour j's last memory update,
             or 'query' (the TGN paper) ``t - t_j``, its age at the query time. On CollegeMsg
             (first 25k events, 2 epochs) 'neighbor' gave test AP 74.4 against 69.2.
+        attention: 'transformer' (default: :class:`TransformerAttention`, as PyG's TGN example;
+            77.4 on the same run, and 3x faster) or 'tgn' (:class:`TemporalAttention`, the
+            paper's layer with per-pair projections).
 
     Usage (one batch)::
 
@@ -160,10 +197,12 @@ class TGN(nn.Module):
 
     def __init__(self, num_nodes: int, edge_dim: int = 0, memory_dim: int = 100, time_dim: int = 100,
                  embedding_dim: int = 100, num_neighbors: int = 10, heads: int = 2, dropout: float = 0.1,
-                 neighbor_time: str = "neighbor") -> None:
+                 neighbor_time: str = "neighbor", attention: str = "transformer") -> None:
         super().__init__()
         if neighbor_time not in ("neighbor", "query"):
             raise ValueError(f"neighbor_time must be 'neighbor' or 'query', got {neighbor_time!r}")
+        if attention not in ("transformer", "tgn"):
+            raise ValueError(f"attention must be 'transformer' or 'tgn', got {attention!r}")
         self.neighbor_time = neighbor_time
         for name, v in (("num_nodes", num_nodes), ("memory_dim", memory_dim), ("time_dim", time_dim),
                         ("embedding_dim", embedding_dim), ("num_neighbors", num_neighbors), ("heads", heads)):
@@ -175,7 +214,8 @@ class TGN(nn.Module):
         self.num_neighbors = num_neighbors
         self.time_enc = TimeEncoder(time_dim)
         self.gru = nn.GRUCell(2 * memory_dim + time_dim + edge_dim, memory_dim)
-        self.embedding = TemporalAttention(memory_dim, edge_dim, time_dim, embedding_dim, heads, dropout)
+        layer = TransformerAttention if attention == "transformer" else TemporalAttention
+        self.embedding = layer(memory_dim, edge_dim, time_dim, embedding_dim, heads, dropout)
         self.decoder = MergeLayer(embedding_dim, embedding_dim, embedding_dim, 1)
         self.register_buffer("memory", torch.zeros(num_nodes, memory_dim))
         self.register_buffer("last_update", torch.zeros(num_nodes, dtype=torch.float64))

@@ -173,3 +173,33 @@ def test_neighbor_time_feature(stream):
     assert not np.allclose(seen["neighbor"], seen["query"])
     with pytest.raises(ValueError, match="neighbor_time"):
         TGN(n, neighbor_time="edge")
+
+
+def test_transformer_attention_against_dense_reference():
+    """Per query: softmax over its real neighbours of (W_q h_i . (W_k h_j + W_e a_ij)) / sqrt(d),
+    per head, the weighted sum of W_v h_j + W_e a_ij, plus the skip W_s h_i; no neighbours:
+    the skip alone."""
+    from graphkit.temporal.tgn import TransformerAttention
+
+    torch.manual_seed(0)
+    B, k, d, de, dt, out, heads = 5, 4, 6, 2, 3, 8, 2
+    layer = TransformerAttention(d, de, dt, out, heads=heads, dropout=0.0).eval()
+    h, h_nbr = torch.randn(B, d), torch.randn(B, k, d)
+    e_nbr, phi = torch.randn(B, k, de), torch.randn(B, k, dt)
+    mask = torch.rand(B, k) < 0.6
+    mask[0] = False
+    with torch.no_grad():
+        got = layer(h, h_nbr, e_nbr, phi, None, mask)
+        c, c_out = layer.conv, out // heads
+        ref = c.lin_skip(h)
+        for i in range(B):
+            js = mask[i].nonzero().view(-1)
+            if js.numel() == 0:
+                continue
+            a = c.lin_edge(torch.cat([phi[i, js], e_nbr[i, js]], 1)).view(-1, heads, c_out)
+            q = c.lin_query(h[i]).view(heads, c_out)
+            key = c.lin_key(h_nbr[i, js]).view(-1, heads, c_out) + a
+            val = c.lin_value(h_nbr[i, js]).view(-1, heads, c_out) + a
+            w = torch.softmax((key * q).sum(-1) / c_out ** 0.5, dim=0)  # (n_j, heads)
+            ref[i] += (w.unsqueeze(-1) * val).sum(0).reshape(-1)
+    torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
