@@ -187,12 +187,12 @@ class NAT(TGN):
                  seed: int = 0) -> None:
         self._cache_args = dict(size1=size1, size2=size2, dim=cache_dim, alpha=alpha, seed=seed)
         super().__init__(num_nodes, edge_dim, memory_dim=memory_dim, time_dim=time_dim, embedding_dim=hidden,
-                         num_neighbors=1, heads=1, dropout=0.0)
+                         num_neighbors=1, heads=1, dropout=0.0, time_init="geometric")
         # NAT has no attention over sampled neighbours: its N-caches replace them
         del self.embedding
         self.proj = nn.Linear(memory_dim, cache_dim)
         self.structure = nn.Sequential(nn.Linear(6, cache_dim), nn.ReLU(), nn.Linear(cache_dim, cache_dim))
-        self.pair_time = TimeEncoder(time_dim)
+        self.pair_time = TimeEncoder(time_dim, init="geometric")
         self.decoder = nn.Sequential(nn.Linear(2 * memory_dim + 3 * cache_dim + 2 * time_dim, hidden), nn.ReLU(),
                                      nn.Linear(hidden, 1))
         self.cache = NCache(num_nodes, **self._cache_args)

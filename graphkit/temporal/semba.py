@@ -52,7 +52,7 @@ class SEMBA(nn.Module):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         self.num_nodes, self.memory_dim, self.num_neighbors = num_nodes, memory_dim, num_neighbors
-        self.time_enc = TimeEncoder(time_dim)
+        self.time_enc = TimeEncoder(time_dim, init="geometric")
         self.gru_pos = nn.GRUCell(2 * memory_dim + time_dim, memory_dim)
         self.gru_neg = nn.GRUCell(2 * memory_dim + time_dim, memory_dim)
         self.agg_pos = nn.Sequential(nn.Linear(3 * memory_dim + time_dim, embedding_dim), nn.ReLU(),

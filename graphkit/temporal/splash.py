@@ -51,7 +51,7 @@ class SLIM(nn.Module):
     def __init__(self, in_dim: int, time_dim: int = 16, hidden: int = 64, dropout: float = 0.1) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(in_dim)
-        self.time_enc = TimeEncoder(time_dim)
+        self.time_enc = TimeEncoder(time_dim, init="geometric")
         self.nbr_mlp = nn.Sequential(nn.Linear(in_dim + time_dim, hidden), nn.ReLU(), nn.Dropout(dropout),
                                      nn.Linear(hidden, hidden))
         self.out = nn.Sequential(nn.Linear(in_dim + hidden, hidden), nn.ReLU(), nn.Dropout(dropout),
