@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 
-from ann import _clustering_kernels as _ck
 from ann import _partitioned_kernels as _k
 from ann.base import Index
 from ann.clustering import _check_int, balanced_kmeans, hierarchical_balanced_kmeans, size_distribution
@@ -221,10 +220,14 @@ class PartitionedIndex(Index):
                 "page_budget": self.page_budget, "seed": self.seed, "path": self.path}
 
     # ----------------------------------------------------------------- layout helpers
+    def _extent_bytes(self, cap):
+        """Bytes of the block-aligned extent(s) of capacity ``cap`` (an int or an array)."""
+        return -(-cap * (self.dim * 4 + 8) // BLOCK) * BLOCK
+
     def _extent(self, count: int) -> tuple[int, int]:
         """(bytes, capacity) of an extent holding at least ``count`` vectors."""
         row = self.dim * 4 + 8
-        nbytes = -(-max(count, 1) * row // BLOCK) * BLOCK
+        nbytes = self._extent_bytes(max(count, 1))
         cap = (nbytes // row) & ~1
         if cap < count:
             nbytes += BLOCK
@@ -421,8 +424,7 @@ class PartitionedIndex(Index):
         if not self.on_disk or self.memory_budget == 0:
             self._hot = (np.zeros(8, np.uint8), hot_off)
             return
-        row = self.dim * 4 + 8
-        sizes = -(-self._cap * row // BLOCK) * BLOCK
+        sizes = self._extent_bytes(self._cap)
         chosen, total = [], 0
         for l in np.argsort(-self._len, kind="stable"):
             if total + sizes[l] <= self.memory_budget:
@@ -460,6 +462,7 @@ class PartitionedIndex(Index):
         Q = self._prepare(Q)
         probes = self._probe(Q, nprobe, prune, ef)
         use_allowed = allowed is not None
+        removed = self._ids.size != self._nn
         an = np.zeros(self._nn if use_allowed else 1, np.bool_)
         if use_allowed:
             an[np.flatnonzero(~self._dead[: self._nn])] = allowed
@@ -468,10 +471,9 @@ class PartitionedIndex(Index):
         elif _dev.resolve_device(device) == _dev.CUDA:
             D, N = self._search_torch(Q, probes, k, an, use_allowed, "cuda")
         else:  # one mask of returnable nodes: alive, and allowed (an is False where dead)
-            removed = self._ids.size != self._nn
             ok = an if use_allowed else (~self._dead[: self._nn] if removed else an)
             D, N = self._search_cpu(Q, probes, k, ok, use_allowed or removed)
-        if self._ids.size == self._nn:  # nothing removed: slot = node
+        if not removed:  # slot = node
             return D, N
         if self._slot_of is None:
             self._slot_of = np.cumsum(~self._dead[: self._nn]) - 1
@@ -500,11 +502,10 @@ class PartitionedIndex(Index):
             self._scan(Q, pq[hot], pl[hot], hfv, hiv, self._hot[1], ok, use_ok, hd, hi)
         pq, pl = pq[~hot], pl[~hot]
         if pl.size:
-            ext = -(-self._cap * (self.dim * 4 + 8) // BLOCK) * BLOCK
             lists = np.unique(pl)
             lists = lists[np.argsort(self._off[lists], kind="stable")]  # file order
             chunk = np.zeros(self.nlist, np.int64)
-            sizes = ext[lists]
+            sizes = self._extent_bytes(self._cap[lists])
             # greedy chunks of consecutive lists up to page_budget bytes (a list alone may exceed it)
             starts = [0]
             used = 0
@@ -516,9 +517,10 @@ class PartitionedIndex(Index):
             starts.append(lists.size)
             for c in range(len(starts) - 1):
                 chunk[lists[starts[c]:starts[c + 1]]] = c
-            order = np.lexsort((pq, chunk[pl]))
+            cl = chunk[pl]
+            order = np.lexsort((pq, cl))
             pq, pl = pq[order], pl[order]
-            bounds = np.searchsorted(chunk[pl], np.arange(len(starts)))
+            bounds = np.searchsorted(cl[order], np.arange(len(starts)))
             stage = np.empty(max(8, int(max(sizes[a:b].sum() for a, b in zip(starts[:-1], starts[1:])))),
                              np.uint8)  # reused by every chunk
             fd = os.open(self.path, os.O_RDONLY)
@@ -541,7 +543,7 @@ class PartitionedIndex(Index):
     def _stage(self, fd: int, lists: np.ndarray, buf: np.ndarray):
         """Read ``lists`` (sorted in file order) into ``buf``: (fv, iv, offsets into buf)."""
         src = self._off[lists]
-        sizes = -(-self._cap[lists] * (self.dim * 4 + 8) // BLOCK) * BLOCK
+        sizes = self._extent_bytes(self._cap[lists])
         pos = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         off = np.zeros(self.nlist, np.int64)
         off[lists] = pos[:-1]

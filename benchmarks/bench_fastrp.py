@@ -154,7 +154,7 @@ def main(argv=None) -> int:
     res_n2v = evaluate(model().detach(), Y, ratios, a.repeats, a.seed)
 
     # ---- table
-    print(f"\n| method | time to embeddings, wall / CPU (s) | " + " | ".join(f"Micro/Macro-F1 @{r:.0%}" for r in ratios) + " |")
+    print("\n| method | time to embeddings, wall / CPU (s) | " + " | ".join(f"Micro/Macro-F1 @{r:.0%}" for r in ratios) + " |")
     print("|---|---|" + "---|" * len(ratios))
     for name, t, c, res in (("FastRP", t_fastrp, c_fastrp, res_fastrp),
                             ("DeepWalk (PyG Node2Vec)", t_train, c_train, res_n2v)):

@@ -17,7 +17,6 @@ import time
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from graphkit.experiments.graph_classification import GraphClassifier, _loss, load_dataset
 

@@ -6,7 +6,6 @@ before calling them.
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit, prange
 
 

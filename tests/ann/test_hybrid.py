@@ -235,7 +235,6 @@ def test_scan_kernel_covered_flag_is_only_a_shortcut(rng):
     hi = np.full((7, 1), 3, np.int64)
     in_ptr = np.zeros(8, np.int64)
     in_vals = np.empty(0, np.int64)
-    part = np.repeat([1, 2, 3], 7)
     pq = np.tile(np.arange(7), 3)
     items = np.array([[1, 0, 7], [2, 7, 14], [3, 14, 21]], np.int64)
     for covered in (False, True):
