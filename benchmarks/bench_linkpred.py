@@ -155,23 +155,26 @@ def bench_retrieval(args):
     print(f"{'method':30s} {'C':>5s} {'per-node Hits@100':>18s} {'ratio':>6s} {'cand. recall':>12s} {'scoring s':>10s} "
           f"{'speed-up':>9s} {'build s':>8s}")
     print(f"{'exhaustive NCNC (N-1)':30s} {n - 1:5d} {100 * h_ex:18.2f} {1:6.2f} {'':>12s} {t_ex:10.2f} {1:8.1f}x {'':>8s}")
-    for emb in args.embeddings.split(","):
-        for c in _ints(args.candidates):
-            rr = CandidateReranker(model, num_candidates=c, M=16, ef_construction=100,
-                                   embedding=emb, metric=args.metric).fit(x, train_ei, n, h=h)
-            r_cand = recall_at_k(rr.candidates(queries), queries, test)
-            _, rr_ids = rr.recommend(queries, k=100)
-            t_rr = rr.timings["search_s"] + rr.timings["rerank_s"]
-            h_rr = recall_at_k(rr_ids, queries, test)
-            print(f"{'HNSW(' + emb + ', ' + args.metric + ') + NCNC':30s} {c:5d} {100 * h_rr:18.2f} {h_rr / h_ex:6.2f} "
-                  f"{100 * r_cand:11.2f}% {t_rr:10.2f} {t_ex / t_rr:8.1f}x {rr.timings['index_s']:8.1f}", flush=True)
+    for source in args.sources.split(","):
+        for emb in (args.embeddings.split(",") if source != "two_hop" else ["model"]):
+            name = {"hnsw": f"HNSW({emb}, {args.metric})", "two_hop": f"two-hop({args.heuristic})",
+                    "mixed": f"{args.two_hop_share:g} two-hop+HNSW({emb})"}[source]
+            for c in _ints(args.candidates):
+                rr = CandidateReranker(model, num_candidates=c, M=16, ef_construction=100, embedding=emb,
+                                       metric=args.metric, source=source, heuristic=args.heuristic,
+                                       two_hop_share=args.two_hop_share).fit(x, train_ei, n, h=h)
+                r_cand = recall_at_k(rr.candidates(queries), queries, test)
+                _, rr_ids = rr.recommend(queries, k=100)
+                t_rr = rr.timings["search_s"] + rr.timings["rerank_s"]
+                h_rr = recall_at_k(rr_ids, queries, test)
+                print(f"{name + ' + NCNC':30s} {c:5d} {100 * h_rr:18.2f} {h_rr / h_ex:6.2f} "
+                      f"{100 * r_cand:11.2f}% {t_rr:10.2f} {t_ex / t_rr:8.1f}x {rr.timings['index_s']:8.1f}",
+                      flush=True)
 
 
 def bench_synthetic(args):
     """Per-query timing on a random 1M-node graph: retrieval + re-rank vs exhaustive scoring."""
-    import ann
-
-    from graphkit.linkpred import NCNC, link_graph
+    from graphkit.linkpred import NCNC, CandidateReranker
     from graphkit.linkpred.retrieval import _score_grid
 
     n, d = args.nodes, 16
@@ -183,36 +186,28 @@ def bench_synthetic(args):
     x = torch.from_numpy(rng.standard_normal((n, d)).astype(np.float32))
     torch.manual_seed(0)
     model = NCNC(d, 32, input_dropout=0.0, eval_max_completion=args.completion).eval()
+    c = _ints(args.candidates)[0]
     t0 = time.perf_counter()
-    g = link_graph(ei, n)
-    with torch.no_grad():
-        h = model.encode(x, ei)
-    t_prep = time.perf_counter() - t0
-    emb = h.numpy()
-    t0 = time.perf_counter()
-    idx = ann.HNSWIndex(emb.shape[1], metric="cosine", M=8, ef_construction=args.ef_construction)
-    idx.add(emb)
-    t_build = time.perf_counter() - t0
+    rr = CandidateReranker(model, num_candidates=c, M=8, ef_construction=args.ef_construction, source="mixed",
+                           heuristic=args.heuristic, two_hop_share=args.two_hop_share).fit(x, ei, n)
+    t_fit = time.perf_counter() - t0
     q = torch.from_numpy(rng.choice(n, args.queries, replace=False))
-    t0 = time.perf_counter()
-    _, I = idx.search(emb[q.numpy()], _ints(args.candidates)[0], ef=max(64, _ints(args.candidates)[0]))
-    t_search = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    _score_grid(model, h, g, q, torch.from_numpy(I), 65536)
-    t_rerank = time.perf_counter() - t0
     # exhaustive: score a sample of pairs per query, scale to all N - 1 candidates
     sample = 20000
     cand = torch.from_numpy(rng.integers(0, n, (1, sample)))
     t0 = time.perf_counter()
-    _score_grid(model, h, g, q[:1], cand, 65536)
+    _score_grid(model, rr.h, rr.graph, q[:1], cand, 65536)
     t_ex = (time.perf_counter() - t0) * (n - 1) / sample
-    per_q = (t_search + t_rerank) / args.queries
-    print(f"synthetic graph: {n} nodes, {ei.shape[1] // 2} edges; embed + CSR {t_prep:.1f} s, "
-          f"HNSW build {t_build:.1f} s (once)")
-    print(f"{'per query node':28s} {'seconds':>10s} {'speed-up':>9s}")
-    print(f"{'exhaustive NCNC (extrap.)':28s} {t_ex:10.3f} {1:8.1f}x")
-    print(f"{'HNSW + NCNC re-rank':28s} {per_q:10.4f} {t_ex / per_q:8.1f}x")
-    print(f"(C = {args.candidates}, {args.queries} queries; exhaustive timed on {sample} pairs)")
+    print(f"synthetic graph: {n} nodes, {ei.shape[1] // 2} edges; embed + CSR {rr.timings['encode_s']:.1f} s, "
+          f"HNSW build {rr.timings['index_s']:.1f} s (once)")
+    print(f"{'per query node':28s} {'search s':>10s} {'re-rank s':>10s} {'speed-up':>9s}")
+    print(f"{'exhaustive NCNC (extrap.)':28s} {'':>10s} {t_ex:10.4f} {1:8.1f}x")
+    for source in args.sources.split(","):
+        rr.source = source  # the one index serves 'hnsw' and 'mixed'; 'two_hop' needs none
+        rr.recommend(q, k=min(100, c))
+        t_s, t_r = rr.timings["search_s"] / args.queries, rr.timings["rerank_s"] / args.queries
+        print(f"{source + ' + NCNC re-rank':28s} {t_s:10.4f} {t_r:10.4f} {t_ex / (t_s + t_r):8.1f}x")
+    print(f"(C = {c}, {args.queries} queries; exhaustive timed on {sample} pairs; fit {t_fit:.0f} s)")
 
 
 def main():
@@ -224,6 +219,9 @@ def main():
     p.add_argument("--queries", type=int, default=100)
     p.add_argument("--candidates", default="300", help="C per query node; comma-separated to compare several")
     p.add_argument("--embeddings", default="model,structure,both", help="index vectors compared in 'retrieval'")
+    p.add_argument("--sources", default="hnsw,two_hop,mixed", help="candidate sources compared in 'retrieval'")
+    p.add_argument("--heuristic", default="ra", choices=("cn", "aa", "ra"), help="ranking of two-hop candidates")
+    p.add_argument("--two-hop-share", type=float, default=0.75, help="two-hop share of C with source 'mixed'")
     p.add_argument("--metric", default="cosine", choices=("cosine", "ip", "l2"), help="index metric in 'retrieval'")
     p.add_argument("--batch-size", type=int, default=4096, help="training batch size in 'retrieval'")
     p.add_argument("--completion", type=int, default=4, help="NCNC completion candidates per side (evaluation)")

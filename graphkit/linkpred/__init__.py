@@ -23,7 +23,7 @@ _LAZY = {
     "link_graph": "neighbors", "common_neighbor_sets": "neighbors", "PairSets": "neighbors",
     "weighted_common_neighbors": "neighbors",
     "common_neighbors": "heuristics", "adamic_adar": "heuristics", "resource_allocation": "heuristics",
-    "heuristic": "heuristics",
+    "heuristic": "heuristics", "two_hop_candidates": "heuristics",
     "hits_at_k": "metrics", "mrr": "metrics", "auc": "metrics", "evaluate": "metrics",
     "random_link_split": "splits", "undirected_pairs": "splits", "to_undirected": "splits",
     "fit": "train", "evaluate_split": "train", "score_pairs": "train",

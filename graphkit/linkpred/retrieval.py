@@ -1,10 +1,12 @@
 """Whole-graph link prediction by candidate retrieval and re-ranking.
 
-Scoring every node pair with NCNC costs O(N^2) pair evaluations. Instead, the node
-embeddings of the model's encoder go into an ``ann.HNSWIndex``; each query node retrieves
-its ``num_candidates`` nearest nodes (existing neighbours and itself excluded), and only
-those pairs are scored by the link model (NCNC / NCN / GAE). :func:`exhaustive_top_k`
-scores all N candidates per query, the reference the retrieval is measured against.
+Scoring every node pair with NCNC costs O(N^2) pair evaluations. Instead each query node
+gets ``num_candidates`` candidates (existing neighbours and itself excluded) and only those
+pairs are scored by the link model (NCNC / NCN / GAE). Candidates come from an
+``ann.HNSWIndex`` over node embeddings (the nearest nodes), from the two-hop neighbourhood
+ranked by a common-neighbour heuristic (the pairs NCN's common-neighbour term favours), or
+from both. :func:`exhaustive_top_k` scores all N candidates per query, the reference the
+retrieval is measured against.
 """
 
 from __future__ import annotations
@@ -60,11 +62,17 @@ def _score_grid(model, h, graph, queries: torch.Tensor, cand: torch.Tensor, batc
 
 
 class CandidateReranker:
-    """Top-k new links for query nodes: HNSW candidates from node embeddings, re-ranked by a link model.
+    """Top-k new links for query nodes: retrieved candidates re-ranked by a link model.
 
     Args:
         model: a trained link predictor with ``encode`` and ``score`` (NCN, NCNC, GAE).
         num_candidates: C, candidates retrieved per query node (>= 1).
+        source: where candidates come from: 'hnsw' (nearest neighbours of ``embedding`` in an
+            ``ann.HNSWIndex``), 'two_hop' (nodes sharing a neighbour with the query, best
+            ``heuristic`` first; no index is built) or 'mixed' (the best
+            ceil(two_hop_share * C) two-hop nodes, then HNSW neighbours up to C).
+        heuristic: ranking of two-hop nodes, 'cn', 'aa' or 'ra' (resource allocation).
+        two_hop_share: of 'mixed', in [0, 1].
         metric: of the index over the embeddings, 'ip', 'cosine' or 'l2'.
         M, ef_construction: of the ``ann.HNSWIndex``. ef: beam width of the searches
             (default max(64, 2 C)).
@@ -76,7 +84,7 @@ class CandidateReranker:
 
     Example::
 
-        rr = CandidateReranker(ncnc, num_candidates=200).fit(x, edge_index, num_nodes)
+        rr = CandidateReranker(ncnc, num_candidates=300, source="mixed").fit(x, edge_index, num_nodes)
         scores, ids = rr.recommend(torch.arange(100), k=100)      # (100, 100) each
 
     Retrieval: Yu. A. Malkov, D. A. Yashunin, TPAMI 2018 (HNSW); re-ranking: NCNC,
@@ -85,9 +93,19 @@ class CandidateReranker:
 
     def __init__(self, model, num_candidates: int = 200, metric: str = "cosine", M: int = 16,
                  ef_construction: int = 200, ef: int | None = None, batch_size: int = 65536,
-                 embedding: str = "model"):
+                 embedding: str = "model", source: str = "mixed", heuristic: str = "ra",
+                 two_hop_share: float = 0.75):
+        from graphkit.linkpred.heuristics import HEURISTICS
+
         if isinstance(num_candidates, bool) or int(num_candidates) != num_candidates or num_candidates < 1:
             raise ValueError(f"num_candidates must be a positive integer, got {num_candidates!r}")
+        if source not in ("hnsw", "two_hop", "mixed"):
+            raise ValueError(f"source must be 'hnsw', 'two_hop' or 'mixed', got {source!r}")
+        if heuristic not in HEURISTICS:
+            raise ValueError(f"heuristic must be one of {HEURISTICS}, got {heuristic!r}")
+        if not 0.0 <= float(two_hop_share) <= 1.0:
+            raise ValueError(f"two_hop_share must be in [0, 1], got {two_hop_share!r}")
+        self.source, self.heuristic, self.two_hop_share = source, heuristic, float(two_hop_share)
         if metric not in ("ip", "cosine", "l2"):
             raise ValueError(f"metric must be 'ip', 'cosine' or 'l2', got {metric!r}")
         if embedding not in ("model", "structure", "both"):
@@ -99,11 +117,12 @@ class CandidateReranker:
         self.ef = ef or max(64, 2 * self.num_candidates)
         self.batch_size = batch_size
         self.index = None
+        self.graph = None
         self.timings: dict = {}
 
     @torch.no_grad()
     def fit(self, x: torch.Tensor, edge_index: torch.Tensor, num_nodes: int, h: torch.Tensor | None = None):
-        """Embed the nodes (or take ``h`` (N, H)) and index them. Returns self."""
+        """Embed the nodes (or take ``h`` (N, H)) and index them (not for 'two_hop'). Returns self."""
         import ann
 
         self.model.eval()
@@ -113,9 +132,11 @@ class CandidateReranker:
         self.num_nodes = num_nodes
         self._keys = _edge_keys(self.graph)
         t1 = time.perf_counter()
-        emb = self._vectors(edge_index)
-        self.index = ann.HNSWIndex(emb.shape[1], metric=self.metric, M=self.M, ef_construction=self.ef_construction)
-        self.index.add(emb)
+        if self.source != "two_hop":
+            emb = self._vectors(edge_index)
+            self.index = ann.HNSWIndex(emb.shape[1], metric=self.metric, M=self.M,
+                                       ef_construction=self.ef_construction)
+            self.index.add(emb)
         self.timings = {"encode_s": t1 - t0, "index_s": time.perf_counter() - t1}
         return self
 
@@ -135,7 +156,7 @@ class CandidateReranker:
         return self._emb
 
     def _check_queries(self, queries) -> torch.Tensor:
-        if self.index is None:
+        if self.graph is None:
             raise ValueError("call fit(x, edge_index, num_nodes) before querying")
         q = torch.as_tensor(queries).long().cpu().reshape(-1)
         if q.numel() and (int(q.min()) < 0 or int(q.max()) >= self.num_nodes):
@@ -144,8 +165,36 @@ class CandidateReranker:
         return q
 
     def candidates(self, queries) -> torch.Tensor:
-        """(n, C) int64 candidate ids per query (not itself, not an existing neighbour; -1 pads)."""
+        """(n, C) int64 candidate ids per query (not itself, not an existing neighbour; -1 pads).
+
+        With 'mixed', the two-hop candidates come first, then HNSW ones not already taken.
+        """
+        from graphkit.linkpred.heuristics import two_hop_candidates
+
         q = self._check_queries(queries)
+        c = self.num_candidates
+        parts = []
+        if self.source != "hnsw":
+            c2 = c if self.source == "two_hop" else int(np.ceil(self.two_hop_share * c))
+            if c2:
+                parts.append(two_hop_candidates(self.graph, q, c2, self.heuristic)[1].numpy())
+        if self.source != "two_hop":
+            parts.append(self._hnsw_candidates(q))
+        ids = np.concatenate(parts, axis=1) if parts else np.full((q.numel(), 0), -1, np.int64)
+        # drop repeats (keep the first occurrence) and pads, then keep the first C of every row
+        by_id = np.argsort(ids, axis=1, kind="stable")
+        s = np.take_along_axis(ids, by_id, axis=1)
+        rep = np.zeros_like(ids, dtype=bool)
+        np.put_along_axis(rep, by_id[:, 1:], s[:, 1:] == s[:, :-1], axis=1)
+        bad = rep | (ids < 0)
+        order = np.argsort(bad, axis=1, kind="stable")[:, :c]
+        out = np.take_along_axis(np.where(bad, -1, ids), order, axis=1)
+        if out.shape[1] < c:
+            out = np.concatenate([out, np.full((out.shape[0], c - out.shape[1]), -1, np.int64)], axis=1)
+        return torch.from_numpy(out.astype(np.int64))
+
+    def _hnsw_candidates(self, q: torch.Tensor) -> np.ndarray:
+        """(n, C) nearest nodes in the index, minus the query and its neighbours (-1 pads)."""
         deg = _dev.as_numpy(self.graph.degree())
         extra = int(deg[q.numpy()].max()) + 1 if q.numel() else 1
         k = min(self.num_candidates + extra, self.num_nodes)
@@ -153,10 +202,7 @@ class CandidateReranker:
         qq = np.repeat(q.numpy(), k).reshape(I.shape)
         bad = (I < 0) | (I == qq)
         bad |= _is_edge(self._keys, qq.reshape(-1), np.maximum(I, 0).reshape(-1), self.num_nodes).reshape(I.shape)
-        # keep the first C valid ids of every row, in retrieval order
-        order = np.argsort(bad, axis=1, kind="stable")[:, : self.num_candidates]
-        out = np.take_along_axis(np.where(bad, -1, I), order, axis=1)
-        return torch.from_numpy(out.astype(np.int64))
+        return np.where(bad, -1, I).astype(np.int64)
 
     def recommend(self, queries, k: int = 100):
         """(scores (n, k) float32 logits, ids (n, k) int64) of the best new links per query."""

@@ -145,6 +145,60 @@ def _run(kernel, threads, *args):
         numba.set_num_threads(before)
 
 
+# --------------------------------------------------------------------------- two-hop candidates
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def two_hop_top_k(indptr, indices, queries, node_weight, k, chunks):
+    """The k best non-neighbours two hops from every query, by weighted common neighbours.
+
+    For query u, every node v with a common neighbour w (v != u, v not a neighbour of u)
+    scores sum_w node_weight[w]; the k highest scores are kept, ties by ascending id.
+    Returns (ids (n, k) int64, scores (n, k) float64), padded with (-1, -inf) where fewer
+    than k nodes are two hops away. ``chunks`` blocks of queries run in parallel, each with
+    its own (N,) accumulator.
+    """
+    n = indptr.shape[0] - 1
+    nq = queries.shape[0]
+    ids = np.full((nq, k), -1, np.int64)
+    scores = np.full((nq, k), -np.inf, np.float64)
+    per = (nq + chunks - 1) // chunks
+    for c in prange(chunks):
+        acc = np.zeros(n, np.float64)
+        mark = np.zeros(n, np.int8)  # 0 unseen, 1 candidate, 2 the query or its neighbour
+        touched = np.empty(n, np.int64)
+        for t in range(c * per, min(nq, (c + 1) * per)):
+            u = queries[t]
+            mark[u] = 2
+            for p in range(indptr[u], indptr[u + 1]):
+                mark[indices[p]] = 2
+            m = 0
+            for p in range(indptr[u], indptr[u + 1]):
+                w = indices[p]
+                wt = node_weight[w]
+                for r in range(indptr[w], indptr[w + 1]):
+                    v = indices[r]
+                    if mark[v] == 0:
+                        mark[v] = 1
+                        touched[m] = v
+                        m += 1
+                    if mark[v] == 1:
+                        acc[v] += wt
+            cand = np.sort(touched[:m])
+            sc = acc[cand]
+            order = np.argsort(-sc, kind="mergesort")  # stable: ties stay in id order
+            for j in range(min(k, m)):
+                ids[t, j] = cand[order[j]]
+                scores[t, j] = sc[order[j]]
+            for j in range(m):
+                acc[cand[j]] = 0.0
+                mark[cand[j]] = 0
+            mark[u] = 0
+            for p in range(indptr[u], indptr[u + 1]):
+                mark[indices[p]] = 0
+    return ids, scores
+
+
 # --------------------------------------------------------------------------- topological concentration
 
 
@@ -246,3 +300,12 @@ def weighted_cn_cpu(indptr, indices, u, v, node_weight):
 def tc_cpu(indptr, indices, nodes, hops, beta):
     """(n,) float64 exact topological concentration; see :func:`topological_concentration`."""
     return topological_concentration(indptr, indices, nodes, int(hops), float(beta))
+
+
+@register("linkpred.two_hop_top_k", "cpu")
+def two_hop_top_k_cpu(indptr, indices, queries, node_weight, k):
+    """(ids (n, k) int64, scores (n, k) float64); see :func:`two_hop_top_k`."""
+    import numba
+
+    chunks = max(1, min(numba.get_num_threads(), queries.shape[0]))
+    return two_hop_top_k(indptr, indices, queries, node_weight, int(k), chunks)

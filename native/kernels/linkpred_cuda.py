@@ -85,3 +85,39 @@ def weighted_cn_cuda(indptr, indices, u, v, node_weight):
     hit = _member(indptr, indices, x, v[pair])
     out = torch.zeros(u.numel(), dtype=torch.float64, device=u.device)
     return out.index_add_(0, pair[hit], node_weight[x[hit]].double())
+
+
+@register("linkpred.two_hop_top_k", "cuda")
+def two_hop_top_k_cuda(indptr, indices, queries, node_weight, k):
+    """(ids (n, k) int64, scores (n, k) float64): the k best non-neighbours two hops from
+    every query by weighted common neighbours, ties by ascending id; (-1, -inf) pads.
+
+    Every path u - w - v is one entry; entries are summed per (query, v) with one sort.
+    Memory grows with the number of such paths: the caller passes queries in blocks.
+    """
+    import torch
+
+    nq, n = queries.numel(), indptr.numel() - 1
+    pos, pair = _rows_of(indptr, queries)
+    w = indices[pos].long()
+    pos2, hop = _rows_of(indptr, w)
+    v = indices[pos2].long()
+    q_of = pair[hop]
+    u = queries[q_of]
+    keep = (v != u) & ~_member(indptr, indices, v, u)
+    key = q_of[keep] * n + v[keep]
+    uniq, inv = torch.unique(key, return_inverse=True)  # sorted: by query, then id
+    s = torch.zeros(uniq.numel(), dtype=torch.float64, device=queries.device)
+    s.index_add_(0, inv, node_weight[w[hop[keep]]].double())
+    qq, vv = uniq // n, uniq % n
+    order = torch.argsort(-s, stable=True)
+    order = order[torch.argsort(qq[order], stable=True)]
+    qq, vv, s = qq[order], vv[order], s[order]
+    start = _ptr(torch.bincount(qq, minlength=nq))
+    rank = torch.arange(qq.numel(), device=queries.device) - start[qq]
+    sel = rank < k
+    ids = torch.full((nq, k), -1, dtype=torch.int64, device=queries.device)
+    scores = torch.full((nq, k), -float("inf"), dtype=torch.float64, device=queries.device)
+    ids[qq[sel], rank[sel]] = vv[sel]
+    scores[qq[sel], rank[sel]] = s[sel]
+    return ids, scores

@@ -7,7 +7,7 @@ import torch
 
 from graphkit.datasets import load_planetoid
 from graphkit.linkpred import (adamic_adar, common_neighbor_sets, common_neighbors, heuristic, link_graph,
-                               resource_allocation)
+                               resource_allocation, two_hop_candidates)
 from native import device as dev
 
 
@@ -78,6 +78,54 @@ def test_heuristics_match_networkx(cora, device_kind):
     np.testing.assert_allclose(resource_allocation(g, p).numpy(), ra, rtol=1e-12, atol=0)
     assert torch.equal(heuristic("ra", g, p), resource_allocation(g, p))
 
+
+
+def _two_hop_reference(G, u, name):
+    """{v: score} over nodes two hops from u (not u, not a neighbour), summed over sorted w."""
+    nbrs = set(G[u])
+    out = {}
+    for w in sorted(nbrs):
+        d = G.degree(w)  # >= 2 whenever w leads to some v
+        wt = 1.0 if name == "cn" else 1.0 / (np.log(d) if name == "aa" else d) if d > 1 else 0.0
+        for v in G[w]:
+            if v != u and v not in nbrs:
+                out[v] = out.get(v, 0.0) + wt
+    return out
+
+
+@pytest.mark.parametrize("name", ["cn", "aa", "ra"])
+def test_two_hop_candidates_match_networkx(cora, device_kind, name):
+    n, ei, G, _ = cora
+    g = _graph(ei, n, device_kind)
+    deg = np.array([G.degree(v) for v in range(n)])
+    # the hub, ordinary nodes, a leaf and a repeat
+    q = [int(deg.argmax()), 0, 7, 500, 1358, int(np.flatnonzero(deg == 1)[0]), 0]
+    k = 40
+    scores, ids = two_hop_candidates(g, torch.tensor(q), k, heuristic=name)
+    assert scores.shape == ids.shape == (len(q), k) and ids.dtype == torch.int64
+    for r, u in enumerate(q):
+        ref = _two_hop_reference(G, u, name)
+        want = sorted(ref.items(), key=lambda t: (-t[1], t[0]))[:k]
+        m = len(want)
+        got_ids, got_s = ids[r].tolist(), scores[r].numpy()
+        assert got_ids[m:] == [-1] * (k - m) and np.isneginf(got_s[m:]).all()
+        np.testing.assert_allclose(got_s[:m], [s for _, s in want], rtol=1e-12)
+        if name == "cn" or device_kind == "cpu":  # same summation order: ties break by id exactly
+            assert got_ids[:m] == [v for v, _ in want]
+        else:  # other summation order: equal up to ties within rounding
+            assert {v for v, s in want if s > want[-1][1] + 1e-9} <= set(got_ids[:m])
+        assert set(got_ids[:m]) <= set(ref)
+    assert ids[0].ne(-1).all() and torch.equal(ids[1], ids[-1])
+    lone = two_hop_candidates(torch.tensor([[0, 1], [1, 0]]), torch.tensor([0, 2]), 3, num_nodes=3)[1]
+    assert lone.tolist() == [[-1] * 3] * 2  # nothing two hops from an edge's end or an isolated node
+    with pytest.raises(ValueError, match="k must"):
+        two_hop_candidates(g, torch.tensor([0]), 0)
+    with pytest.raises(ValueError, match="heuristic"):
+        two_hop_candidates(g, torch.tensor([0]), 5, heuristic="katz")
+    with pytest.raises(ValueError, match="queries"):
+        two_hop_candidates(g, torch.tensor([n]), 5)
+    with pytest.raises(TypeError):
+        two_hop_candidates(g, torch.tensor([0.5]), 5)
 
 def test_duplicate_edges_and_self_loops_are_ignored():
     ei = torch.tensor([[0, 1, 0, 1, 2, 2, 0, 1], [2, 2, 2, 2, 0, 1, 0, 1]])

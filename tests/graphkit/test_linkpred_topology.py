@@ -104,3 +104,37 @@ def test_retrieval_rerank_against_exhaustive(cora):
         small.recommend(torch.tensor([n]))
     with pytest.raises(ValueError, match="num_candidates"):
         CandidateReranker(model, num_candidates=0)
+
+
+def test_retrieval_sources(cora):
+    from graphkit.linkpred import two_hop_candidates
+
+    x, ei, n, _ = cora
+    torch.manual_seed(0)
+    model = NCN(x.shape[1], 32).eval()
+    q = torch.tensor([0, 7, 500, 1358])
+    two = CandidateReranker(model, num_candidates=30, source="two_hop").fit(x.to_sparse(), ei, n)
+    assert two.index is None  # no index for two-hop candidates
+    want = two_hop_candidates(two.graph, q, 30)[1]
+    assert torch.equal(two.candidates(q), want)
+    hnsw = CandidateReranker(model, num_candidates=30, source="hnsw").fit(x.to_sparse(), ei, n, h=two.h)
+    mixed = CandidateReranker(model, num_candidates=30, source="mixed", two_hop_share=0.5).fit(
+        x.to_sparse(), ei, n, h=two.h)
+    c_h, c_m = hnsw.candidates(q), mixed.candidates(q)
+    g = link_graph(ei, n)
+    for r, v in enumerate(q.tolist()):
+        row = [t for t in c_m[r].tolist() if t >= 0]
+        assert len(row) == len(set(row))  # no repeats where the two sources overlap
+        assert v not in row and not set(row) & set(g.neighbors(v).tolist())
+        first = [t for t in want[r, :15].tolist() if t >= 0]
+        assert row[:len(first)] == first  # the two-hop half first, in heuristic order
+        rest = [t for t in c_h[r].tolist() if t >= 0 and t not in set(first)]
+        assert row[len(first):] == rest[:30 - len(first)]  # then HNSW hits not already taken
+    scores, ids = mixed.recommend(q, k=10)
+    assert ids.shape == (4, 10) and bool((scores[:, :-1] >= scores[:, 1:]).all())
+    with pytest.raises(ValueError, match="source"):
+        CandidateReranker(model, source="bfs")
+    with pytest.raises(ValueError, match="two_hop_share"):
+        CandidateReranker(model, two_hop_share=1.5)
+    with pytest.raises(ValueError, match="fit"):
+        CandidateReranker(model).candidates(q)
