@@ -47,7 +47,7 @@ def build_link_model(name: str, graph, args):
     if name == "tgn":
         return TGN(graph.num_nodes, edge_dim, **dims)
     if name == "pres":
-        return PRES(graph.num_nodes, edge_dim, **dims)
+        return PRES(graph.num_nodes, edge_dim, gamma=args.pres_gamma, coherence_weight=args.pres_coherence, **dims)
     if name == "pyg-tgn":
         return PyGTGN(graph.num_nodes, edge_dim, **dims)
     if name == "nat":
@@ -130,6 +130,8 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--dim", type=int, default=100, help="memory = time = embedding width")
     p.add_argument("--neighbors", type=int, default=10)
+    p.add_argument("--pres-gamma", type=float, default=0.1, help="PRES: initial fusion weight of the prediction")
+    p.add_argument("--pres-coherence", type=float, default=0.1, help="PRES: weight beta of the memory-coherence term")
     p.add_argument("--max-events", type=int, default=0, help="use only the first N events (0: all)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--json", default=None)

@@ -50,18 +50,20 @@ def test_prediction_correction_by_hand(graph):
     tgn, pres = _pair(graph, gamma=0.3)
     pres.train()
     with torch.no_grad():
-        # first batch: no transition observed yet, so PRES == TGN
+        # first batch: no transition observed yet (nor from it: states leave zero), so PRES == TGN
         _observe(pres, graph, 0, 100), _observe(tgn, graph, 0, 100)
         torch.testing.assert_close(pres.current_memory()[0], tgn.current_memory()[0])
-        _observe(pres, graph, 100, 250), _observe(tgn, graph, 100, 250)
+        for a, b in ((100, 250), (250, 400)):  # the second has nodes with an observed transition
+            _observe(pres, graph, a, b), _observe(tgn, graph, a, b)
         prev = pres.memory.clone()
         mean_before, count_before = pres.delta_mean.clone(), pres.delta_count.clone()
         tgn.memory.copy_(prev)
         tgn.last_update.copy_(pres.last_update)
         fused = pres.current_memory()[0]
         comp = tgn.current_memory()[0]
-    src, dst = np.asarray(graph.src[100:250]), np.asarray(graph.dst[100:250])
+    src, dst = np.asarray(graph.src[250:400]), np.asarray(graph.dst[250:400])
     counts = {int(v) for v in np.r_[src, dst]}
+    assert any(count_before[v] > 0 for v in counts) and any(float(prev[v].norm()) == 0 for v in counts)
     g = 0.3
     for v in counts:
         if count_before[v] > 0:
@@ -70,6 +72,9 @@ def test_prediction_correction_by_hand(graph):
         else:
             ref = comp[v]
         torch.testing.assert_close(fused[v], ref, rtol=1e-5, atol=1e-6)
+        if float(prev[v].norm()) == 0:  # the first update, out of the zero state, is not observed
+            assert pres.delta_count[v] == count_before[v] == 0 and not pres.delta_mean[v].any()
+            continue
         torch.testing.assert_close(pres.delta_count[v], count_before[v] + 1)
         # the model measures the GRU's transition, not the fused one
         n = float(count_before[v]) + 1
