@@ -3,10 +3,14 @@
     python -m graphkit.experiments.link_prediction --dataset Cora --model ncnc --seeds 0 1 2
     python -m graphkit.experiments.link_prediction --dataset USAir --model ncn,cn,aa,ra --metric auc
 
-Protocol: random 85/5/10 split of the undirected edges per seed, as many sampled
-non-edges as positives for validation and test (the NCN paper's Planetoid protocol); the
-input graph is the training edges; the checkpoint with the best validation Hits@100 (AUC
-for the SEAL graphs) gives the test figures. Prints mean +- std over seeds, in percent.
+Protocol: a random split of the undirected edges per seed, sampled non-edges of the whole
+graph as negatives. Planetoid graphs (``--split ncn``, their default): the NCN reference
+code's split, 70/10/20 with as many test negatives as test positives and twice as many
+validation negatives as validation positives (PyG's train_test_split_edges at 60/20/20, then
+half of the validation positives moved into training). SEAL graphs (``--split 85-5-10``,
+their default): 85/5/10 with as many negatives as positives. The input graph is the
+training edges; the checkpoint with the best validation Hits@100 (AUC for the SEAL graphs)
+gives the test figures. Prints mean +- std over seeds, in percent.
 
 Datasets: Cora, CiteSeer, PubMed (bundled Planetoid; PubMed's bundle has features for only
 1,060 of 19,717 nodes, so its x is mostly zero rows), and the SEAL graphs USAir, NS, PB,
@@ -28,21 +32,29 @@ SEAL = ("usair", "ns", "pb", "yeast", "celegans", "power")
 MODELS = ("ncn", "ncnc", "gcn", "sage", "cn", "aa", "ra")
 
 # Per-dataset settings of NCN / NCNC, after the reference code's published commands
-# (GraphPKU/NeuralCommonNeighbor README): learning rates, dropouts, batch size, completion.
+# (GraphPKU/NeuralCommonNeighbor README; hiddim, mplayers, xdp -> input_dropout, gnndp ->
+# dropout, tdp -> tail_dropout, predp -> predictor_dropout, preedp -> cn_edge_dropout, prelr
+# -> lr, gnnlr -> encoder_lr, alpha / pt / probscale / proboffset; the Planetoid commands set
+# no trndeg / tstdeg, i.e. every completion candidate is used: max_completion -1; --use_xlin
+# -> xlin; --twolayerlin -> scorer_layers 2).
+_PLANETOID_NCN = dict(hidden=256, mp_layers=1, max_completion=-1, eval_max_completion=-1, xlin=True, scorer_layers=1)
 HPARAMS = {
-    "cora": dict(hidden=256, mp_layers=1, dropout=0.05, input_dropout=0.7, predictor_dropout=0.05,
+    "cora": dict(_PLANETOID_NCN, dropout=0.05, input_dropout=0.7, tail_dropout=0.3, predictor_dropout=0.05,
                  cn_edge_dropout=0.4, lr=0.0024, encoder_lr=0.0043, batch_size=1152,
                  alpha=1.0, pt=0.75, scale=4.3, offset=2.8),
-    "citeseer": dict(hidden=256, mp_layers=1, dropout=0.75, input_dropout=0.4, predictor_dropout=0.55,
+    "citeseer": dict(_PLANETOID_NCN, dropout=0.75, input_dropout=0.4, tail_dropout=0.0, predictor_dropout=0.55,
                      cn_edge_dropout=0.0, lr=0.0078, encoder_lr=0.0085, batch_size=384,
-                     alpha=0.4, pt=0.75, scale=6.5, offset=4.4),
-    "pubmed": dict(hidden=256, mp_layers=1, dropout=0.1, input_dropout=0.3, predictor_dropout=0.05,
-                   cn_edge_dropout=0.0, lr=0.0024, encoder_lr=0.0043, batch_size=2048,
-                   alpha=1.0, pt=0.5, scale=5.0, offset=3.0),
-    "seal": dict(hidden=128, mp_layers=1, dropout=0.1, input_dropout=0.0, predictor_dropout=0.1,
-                 cn_edge_dropout=0.0, lr=0.003, encoder_lr=0.003, batch_size=512,
-                 alpha=1.0, pt=0.5, scale=5.0, offset=3.0),
+                     alpha=0.4, pt=0.75, scale=6.5, offset=4.4, scorer_layers=2),
+    "pubmed": dict(_PLANETOID_NCN, dropout=0.1, input_dropout=0.3, tail_dropout=0.0, predictor_dropout=0.05,
+                   cn_edge_dropout=0.0, lr=0.002, encoder_lr=0.0097, batch_size=2048,
+                   alpha=0.3, pt=0.5, scale=5.3, offset=0.5),
+    "seal": dict(hidden=128, mp_layers=1, dropout=0.1, input_dropout=0.0, tail_dropout=0.0,
+                 predictor_dropout=0.1, cn_edge_dropout=0.0, lr=0.003, encoder_lr=0.003, batch_size=512,
+                 alpha=1.0, pt=0.5, scale=5.0, offset=3.0, max_completion=8, eval_max_completion=128),
 }
+
+# Edge splits: (val_ratio, test_ratio, validation negatives per validation positive).
+SPLITS = {"ncn": (0.10, 0.20, 2.0), "85-5-10": (0.05, 0.10, 1.0)}
 
 
 def load(name: str):
@@ -82,26 +94,30 @@ def build_model(model: str, in_channels: int, hp: dict, decoder: str = "mlp"):
 
     common = dict(hidden_channels=hp["hidden"], mp_layers=hp["mp_layers"], dropout=hp["dropout"],
                   input_dropout=hp["input_dropout"], predictor_dropout=hp["predictor_dropout"],
-                  cn_edge_dropout=hp["cn_edge_dropout"])
+                  cn_edge_dropout=hp["cn_edge_dropout"], tail_dropout=hp.get("tail_dropout", 0.0),
+                  xlin=hp.get("xlin", False), scorer_layers=hp.get("scorer_layers", 1))
     if model == "ncn":
         return NCN(in_channels, **common)
     if model == "ncnc":
-        return NCNC(in_channels, **common, alpha=hp["alpha"], pt=hp["pt"], scale=hp["scale"], offset=hp["offset"])
+        return NCNC(in_channels, **common, alpha=hp["alpha"], pt=hp["pt"], scale=hp["scale"], offset=hp["offset"],
+                    max_completion=hp.get("max_completion", 8), eval_max_completion=hp.get("eval_max_completion", 128))
     return GAE(in_channels, hp["hidden"], num_layers=2, kind=model, decoder=decoder, dropout=0.5)
 
 
 def run(dataset: str, model: str, seed: int, epochs: int, decoder: str = "mlp", select_by: str = "hits@100",
         eval_every: int = 1, verbose: bool = False, batch_size: int | None = None,
-        tc_reweight: float = 0.0) -> dict:
+        tc_reweight: float = 0.0, split: str | None = None) -> dict:
     """One seed of one model on one dataset: {'val': {...}, 'test': {...}, 'seconds': s}.
 
     ``tc_reweight`` > 0 weights message passing by :func:`graphkit.linkpred.tc_edge_weights`
-    with that strength (TC of the training graph).
+    with that strength (TC of the training graph). ``split``: a key of :data:`SPLITS`
+    (default 'ncn' for Planetoid graphs, '85-5-10' otherwise).
     """
     from graphkit.linkpred import fit, random_link_split
 
     x, ei, n = load(dataset)
-    split = random_link_split(ei, n, seed=seed)
+    val_ratio, test_ratio, val_neg_ratio = SPLITS[split or ("ncn" if dataset.lower() in PLANETOID else "85-5-10")]
+    split = random_link_split(ei, n, val_ratio, test_ratio, seed=seed, val_neg_ratio=val_neg_ratio)
     t0 = time.perf_counter()
     if model in ("cn", "aa", "ra"):
         res = run_heuristic(model, split)
@@ -148,6 +164,8 @@ def main(argv=None) -> int:
     p.add_argument("--metric", default=None, help="model-selection metric (default hits@100; auc for SEAL graphs)")
     p.add_argument("--tc-reweight", type=float, default=0.0,
                    help="strength of TC-based edge reweighting in message passing (0: off)")
+    p.add_argument("--split", default=None, choices=tuple(SPLITS),
+                   help="edge split (default: ncn for Planetoid graphs, 85-5-10 for the SEAL graphs)")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--json", default=None, help="write every per-seed result to this file")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -165,7 +183,7 @@ def main(argv=None) -> int:
         seal = d.lower() in SEAL
         for m in models:
             rows = [run(d, m, s, a.epochs, a.decoder, a.metric or ("auc" if seal else "hits@100"),
-                        a.eval_every, a.verbose, a.batch_size, a.tc_reweight) for s in a.seeds]
+                        a.eval_every, a.verbose, a.batch_size, a.tc_reweight, a.split) for s in a.seeds]
             all_rows[f"{d}/{m}"] = rows
             summ = summarize(rows, metrics)
             name = m if m not in ("gcn", "sage") else f"{m}-{a.decoder}"

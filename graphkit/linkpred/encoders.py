@@ -63,12 +63,14 @@ def _linear_any(lin: nn.Linear, x: torch.Tensor) -> torch.Tensor:
 class GCN(nn.Module):
     """The MPNN of NCN / NCNC: an input layer, then parameter-free GCN propagations.
 
-    h0 = Dropout(Linear(Dropout_in(x))); h_l = Ahat h_{l-1} (l = 1..L), Ahat = D^-1/2 (A+I) D^-1/2;
-    output sum_l a_l h_l with learned jumping-knowledge weights a (``jk``) or h_L.
+    h0 = Dropout(Linear(Dropout_in(x))); h_l = Ahat h_{l-1} (l = 1..L), Ahat = D^-1/2 (A+I) D^-1/2,
+    then Dropout_tail(h_L); output sum_l a_l h_l with learned jumping-knowledge weights a
+    (``jk``) or h_L.
 
     Args:
         in_channels: F. hidden_channels: H. num_layers: L >= 1 propagations.
-        dropout: after the input layer. input_dropout: on x.
+        dropout: after the input layer. input_dropout: on x. tail_dropout: on the last
+            propagation's output (the reference code's ``tdp``).
 
     Shapes: x (N, F) dense or sparse COO, edge_index (2, E), edge_weight (E,) -> (N, H).
 
@@ -77,14 +79,14 @@ class GCN(nn.Module):
     """
 
     def __init__(self, in_channels: int, hidden_channels: int = 256, num_layers: int = 1,
-                 dropout: float = 0.05, input_dropout: float = 0.7, jk: bool = True):
+                 dropout: float = 0.05, input_dropout: float = 0.7, jk: bool = True, tail_dropout: float = 0.0):
         super().__init__()
         for name, v in (("in_channels", in_channels), ("hidden_channels", hidden_channels), ("num_layers", num_layers)):
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         self.lin = nn.Linear(in_channels, hidden_channels)
         self.num_layers = num_layers
-        self.dropout, self.input_dropout, self.jk = dropout, input_dropout, jk
+        self.dropout, self.input_dropout, self.jk, self.tail_dropout = dropout, input_dropout, jk, tail_dropout
         self.jk_weights = nn.Parameter(torch.ones(num_layers))
         self.reset_parameters()
 
@@ -103,8 +105,10 @@ class GCN(nn.Module):
         h = _linear_any(self.lin, _dropout_any(x, self.input_dropout, self.training))
         h = F.dropout(h, self.dropout, self.training)
         outs = []
-        for _ in range(self.num_layers):
+        for layer in range(self.num_layers):
             h = torch.sparse.mm(adj, h)
+            if layer == self.num_layers - 1:
+                h = F.dropout(h, self.tail_dropout, self.training)
             outs.append(h)
         if not self.jk:
             return h

@@ -71,6 +71,11 @@ class NCN(nn.Module):
         predictor_dropout: dropout inside the pair MLPs.
         cn_edge_dropout: fraction of edges dropped (training only) from the graph the
             common neighbours are read from.
+        tail_dropout: dropout on the encoder's last propagation (see :class:`GCN`).
+        xlin: sum the common neighbours' h + MLP(h) rather than h (a residual two-layer
+            MLP; the reference code's ``--use_xlin``).
+        scorer_layers: hidden layers of the final MLP (the reference code's
+            ``--twolayerlin`` is 2).
 
     Shapes:
         x (N, F) dense or sparse COO; edge_index (2, E) both directions; pairs (2, B)
@@ -85,18 +90,24 @@ class NCN(nn.Module):
 
     def __init__(self, in_channels: int, hidden_channels: int = 256, mp_layers: int = 1,
                  dropout: float = 0.05, input_dropout: float = 0.7, predictor_dropout: float = 0.05,
-                 cn_edge_dropout: float = 0.0):
+                 cn_edge_dropout: float = 0.0, tail_dropout: float = 0.0, xlin: bool = False,
+                 scorer_layers: int = 1):
         super().__init__()
         for name, p in (("dropout", dropout), ("input_dropout", input_dropout),
-                        ("predictor_dropout", predictor_dropout), ("cn_edge_dropout", cn_edge_dropout)):
+                        ("predictor_dropout", predictor_dropout), ("cn_edge_dropout", cn_edge_dropout),
+                        ("tail_dropout", tail_dropout)):
             if not 0.0 <= p < 1.0:
                 raise ValueError(f"{name} must lie in [0, 1), got {p!r}")
-        self.encoder = GCN(in_channels, hidden_channels, mp_layers, dropout, input_dropout)
+        if not isinstance(scorer_layers, int) or scorer_layers < 1:
+            raise ValueError(f"scorer_layers must be a positive integer, got {scorer_layers!r}")
+        self.encoder = GCN(in_channels, hidden_channels, mp_layers, dropout, input_dropout, tail_dropout=tail_dropout)
         h = hidden_channels
         self.cn_mlp = _mlp([h, h, h], predictor_dropout)
         self.ij_mlp = _mlp([h, h], predictor_dropout)
-        self.scorer = nn.Sequential(_mlp([2 * h, h], predictor_dropout), nn.Linear(h, 1))
-        self.cn_edge_dropout = cn_edge_dropout
+        self.scorer = nn.Sequential(_mlp([2 * h] + [h] * scorer_layers, predictor_dropout), nn.Linear(h, 1))
+        self.xlin = nn.Sequential(nn.Linear(h, h), nn.Dropout(predictor_dropout), nn.ReLU(), nn.Linear(h, h),
+                                  nn.LayerNorm(h), nn.Dropout(predictor_dropout), nn.ReLU()) if xlin else None
+        self.cn_edge_dropout, self.predictor_dropout, self.scorer_layers = cn_edge_dropout, predictor_dropout, scorer_layers
 
     def reset_parameters(self):
         for m in self.modules():
@@ -107,6 +118,10 @@ class NCN(nn.Module):
                adj: torch.Tensor | None = None) -> torch.Tensor:
         """(N, H) node embeddings of the GCN."""
         return self.encoder(x, edge_index, edge_weight, adj)
+
+    def _cn_features(self, h):
+        """(N, H) what the common-neighbour sums add up: h, or h + MLP(h) with ``xlin``."""
+        return h if self.xlin is None else h + self.xlin(h)
 
     def _logits(self, h, common, pairs):
         return self.scorer(torch.cat([self.cn_mlp(common), self.ij_mlp(h[pairs[0]] * h[pairs[1]])], dim=1)).squeeze(1)
@@ -122,7 +137,7 @@ class NCN(nn.Module):
         g = _as_graph(graph, h.shape[0])
         _check_pairs(pairs, h.shape[0])
         common = common_neighbor_sets(g, pairs)
-        return self._logits(h, _set_sum(h, common), pairs)
+        return self._logits(h, _set_sum(self._cn_features(h), common), pairs)
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
         """(B,) logits: encode the graph, then score the pairs."""
@@ -159,7 +174,8 @@ class NCNC(NCN):
         alpha, pt, scale, offset: calibration of the completion probabilities (above).
         max_completion: at most this many completion candidates per side and pair, chosen
             uniformly at random while training and the first ones by id otherwise
-            (-1: all; the reference code uses 8 in training and 128 in evaluation).
+            (-1: all; the reference predictor's defaults are 8 in training and 128 in
+            evaluation, its Planetoid runs pass -1 for both).
         eval_max_completion: the cap outside training (-1: all).
 
     Shapes and methods as :class:`NCN`. :meth:`from_ncn` starts from a trained NCN.
@@ -171,9 +187,10 @@ class NCNC(NCN):
     def __init__(self, in_channels: int, hidden_channels: int = 256, mp_layers: int = 1,
                  dropout: float = 0.05, input_dropout: float = 0.7, predictor_dropout: float = 0.05,
                  cn_edge_dropout: float = 0.0, alpha: float = 1.0, pt: float = 0.5, scale: float = 1.0,
-                 offset: float = 0.0, max_completion: int = 8, eval_max_completion: int = 128):
+                 offset: float = 0.0, max_completion: int = 8, eval_max_completion: int = 128,
+                 tail_dropout: float = 0.0, xlin: bool = False, scorer_layers: int = 1):
         super().__init__(in_channels, hidden_channels, mp_layers, dropout, input_dropout,
-                         predictor_dropout, cn_edge_dropout)
+                         predictor_dropout, cn_edge_dropout, tail_dropout, xlin, scorer_layers)
         if not 0.0 < pt < 1.0:
             raise ValueError(f"pt must lie in (0, 1), got {pt!r}")
         self.alpha, self.pt, self.scale, self.offset = float(alpha), float(pt), float(scale), float(offset)
@@ -186,7 +203,8 @@ class NCNC(NCN):
         """An NCNC whose weights are copied from a (trained) NCN; kwargs: completion settings."""
         enc = ncn.encoder
         model = cls(enc.lin.in_features, enc.lin.out_features, enc.num_layers, enc.dropout,
-                    enc.input_dropout, cn_edge_dropout=ncn.cn_edge_dropout, **kwargs)
+                    enc.input_dropout, ncn.predictor_dropout, ncn.cn_edge_dropout, tail_dropout=enc.tail_dropout,
+                    xlin=ncn.xlin is not None, scorer_layers=ncn.scorer_layers, **kwargs)
         model.load_state_dict(ncn.state_dict())
         return model
 
@@ -204,7 +222,8 @@ class NCNC(NCN):
         common, only_u, only_v = common_neighbor_sets(g, pairs, residual=True)
         cap = self.max_completion if self.training else self.eval_max_completion
         gen = self.generator if self.training else None
-        xcn = _set_sum(h, common)
+        hc = self._cn_features(h)
+        xcn = _set_sum(hc, common)
         # (w, v) for w in N(u) - N(v), and (u, w) for w in N(v) - N(u)
         for sets, other in ((only_u, pairs[1]), (only_v, pairs[0])):
             if self.training:
@@ -216,7 +235,7 @@ class NCNC(NCN):
             with torch.no_grad():
                 q = torch.stack([sets.nodes, other[pair]])
                 prob = self.completion_probability(self.score(h, g, q, depth - 1))
-            xcn = xcn + _set_sum(h, sets, prob)
+            xcn = xcn + _set_sum(hc, sets, prob)
         return self._logits(h, xcn, pairs)
 
 

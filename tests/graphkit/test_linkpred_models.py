@@ -82,14 +82,30 @@ def test_ncnc_completion_matches_dense(cora):
         torch.testing.assert_close(model.score(h, g, pairs, depth=0), NCN.score(model, h, g, pairs))
 
 
-def test_ncnc_from_ncn_copies_weights(cora):
+@pytest.mark.parametrize("options", [{}, {"xlin": True, "scorer_layers": 2, "predictor_dropout": 0.3}])
+def test_ncnc_from_ncn_copies_weights(cora, options):
     x, ei, n = cora
-    ncn = NCN(x.shape[1], 16).eval()
+    ncn = NCN(x.shape[1], 16, **options).eval()
     ncnc = NCNC.from_ncn(ncn, scale=3.0).eval()
     pairs = ei[:, :10]
     h = ncn.encode(x, ei)
     torch.testing.assert_close(ncnc.score(h, ei, pairs, depth=0), ncn.score(h, ei, pairs))
-    assert ncnc.scale == 3.0
+    assert ncnc.scale == 3.0 and ncnc.predictor_dropout == ncn.predictor_dropout
+
+
+def test_ncn_xlin_sums_residual_features(cora):
+    """xlin (the reference's use_xlin): the common neighbours contribute h + MLP(h), the pair h_i * h_j."""
+    x, ei, n = cora
+    torch.manual_seed(0)
+    model = NCN(x.shape[1], 16, input_dropout=0.0, xlin=True, scorer_layers=2).eval()
+    pairs = torch.cat([ei[:, :40], torch.randint(0, n, (2, 40))], dim=1)
+    with torch.no_grad():
+        h = model.encode(x, ei)
+        A = _dense(ei, n)
+        cn_sum = ((A[pairs[0]] * A[pairs[1]]) @ (h + model.xlin(h)).double()).float()
+        torch.testing.assert_close(model.score(h, ei, pairs), model._logits(h, cn_sum, pairs), rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="scorer_layers"):
+        NCN(x.shape[1], 8, scorer_layers=0)
 
 
 def test_split_keeps_held_out_links_out(cora):
@@ -103,6 +119,32 @@ def test_split_keeps_held_out_links_out(cora):
     assert split["test_pos"].shape[1] == int(0.1 * (ei.shape[1] // 2))
     assert split["test_neg"].shape == split["test_pos"].shape
     assert bool((split["test_neg"][0] < split["test_neg"][1]).all())
+
+
+def test_split_ncn_reference_protocol(cora):
+    """70/10/20 with twice as many validation negatives as positives (the NCN code's split)."""
+    x, ei, n = cora
+    m = ei.shape[1] // 2
+    split = random_link_split(ei, n, val_ratio=0.1, test_ratio=0.2, seed=3, val_neg_ratio=2.0)
+    n_val = int(0.1 * m)
+    assert split["val_pos"].shape[1] == n_val and split["val_neg"].shape[1] == 2 * n_val
+    assert split["test_neg"].shape == split["test_pos"].shape == (2, int(0.2 * m))
+    assert split["train_pos"].shape[1] == m - n_val - int(0.2 * m)
+    negs = set(map(tuple, torch.cat([split["val_neg"], split["test_neg"]], 1).T.tolist()))
+    assert len(negs) == 2 * n_val + int(0.2 * m) and not negs & set(map(tuple, ei.T.tolist()))
+    with pytest.raises(ValueError, match="val_neg_ratio"):
+        random_link_split(ei, n, val_neg_ratio=0.0)
+
+
+def test_tail_dropout_only_in_training(cora):
+    x, ei, n = cora
+    torch.manual_seed(0)
+    m = NCN(x.shape[1], 16, input_dropout=0.0, dropout=0.0, tail_dropout=0.5)
+    assert NCNC.from_ncn(m).encoder.tail_dropout == 0.5
+    m.eval()
+    torch.testing.assert_close(m.encode(x, ei), m.encode(x, ei))
+    m.train()
+    assert 0.4 < float((m.encode(x, ei) == 0).float().mean()) < 0.6
 
 
 def test_tiny_training_beats_chance():
