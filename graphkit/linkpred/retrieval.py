@@ -95,14 +95,13 @@ class CandidateReranker:
                  ef_construction: int = 200, ef: int | None = None, batch_size: int = 65536,
                  embedding: str = "model", source: str = "mixed", heuristic: str = "ra",
                  two_hop_share: float = 0.75):
-        from graphkit.linkpred.heuristics import HEURISTICS
+        from graphkit.linkpred.heuristics import _check_name
 
         if isinstance(num_candidates, bool) or int(num_candidates) != num_candidates or num_candidates < 1:
             raise ValueError(f"num_candidates must be a positive integer, got {num_candidates!r}")
         if source not in ("hnsw", "two_hop", "mixed"):
             raise ValueError(f"source must be 'hnsw', 'two_hop' or 'mixed', got {source!r}")
-        if heuristic not in HEURISTICS:
-            raise ValueError(f"heuristic must be one of {HEURISTICS}, got {heuristic!r}")
+        _check_name(heuristic)
         if not 0.0 <= float(two_hop_share) <= 1.0:
             raise ValueError(f"two_hop_share must be in [0, 1], got {two_hop_share!r}")
         self.source, self.heuristic, self.two_hop_share = source, heuristic, float(two_hop_share)
@@ -180,7 +179,7 @@ class CandidateReranker:
                 parts.append(two_hop_candidates(self.graph, q, c2, self.heuristic)[1].numpy())
         if self.source != "two_hop":
             parts.append(self._hnsw_candidates(q))
-        ids = np.concatenate(parts, axis=1) if parts else np.full((q.numel(), 0), -1, np.int64)
+        ids = np.concatenate(parts, axis=1)  # never empty: 'two_hop' asks for C >= 1, the others add HNSW
         # drop repeats (keep the first occurrence) and pads, then keep the first C of every row
         by_id = np.argsort(ids, axis=1, kind="stable")
         s = np.take_along_axis(ids, by_id, axis=1)

@@ -117,12 +117,13 @@ class PRES(TGN):
         pred = self.transition_prediction(prev, idx)
         g = self.gamma
         fused = torch.where(known, g * pred + (1 - g) * comp, comp)
-        live = prev.norm(dim=1) > 0  # a node's first update leaves the zero state: no transition
-        with torch.no_grad():
-            if bool(live.any()):  # of its dynamics, and it would dominate that node's mean
+        # A node's first update leaves the zero state: no transition of its dynamics (it would
+        # dominate that node's mean), and no direction for the coherence term to keep.
+        live = prev.norm(dim=1) > 0
+        if bool(live.any()):
+            with torch.no_grad():
                 self.observe_transitions(idx[live], comp.detach()[live] - prev[live])
-        if self.training and self.coherence_weight > 0:
-            if bool(live.any()):  # a zero (fresh) state has no direction to keep
+            if self.training and self.coherence_weight > 0:
                 cos = F.cosine_similarity(fused[live], prev[live], dim=1)
                 self._coherence = self.coherence_weight * (1 - cos).mean()
         return memory.index_copy(0, idx, fused), lu, nodes
