@@ -41,6 +41,7 @@ NODE_MODELS = ("splash",)
 # TGN's 1e-4: 5 epochs on CollegeMsg (seed 0) give test AP 75.4 at 1e-4 and 90.9 at 1e-3
 DEFAULT_LR = {"nat": 1e-3}
 DEFAULT_LR_OTHERS = 1e-4
+LR_REFERENCE_BATCH = 200  # --lr-scale linear: the given lr is the one of batch 200
 
 
 def build_link_model(name: str, graph, args):
@@ -134,11 +135,14 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--lr", type=float, default=None,
                    help=f"learning rate (default per model: {DEFAULT_LR}, others {DEFAULT_LR_OTHERS})")
+    p.add_argument("--lr-scale", default="none", choices=("none", "linear"),
+                   help="linear: the learning rate grows with the batch, lr x batch / 200 (Goyal et al. 2017), so "
+                        "a larger batch takes steps of the same total size per epoch")
     p.add_argument("--dim", type=int, default=100, help="memory = time = embedding width")
     p.add_argument("--neighbors", type=int, default=10)
     p.add_argument("--pres-gamma", type=float, default=0.1, help="PRES: initial fusion weight of the prediction")
     p.add_argument("--pres-coherence", type=float, default=0.1, help="PRES: weight beta of the memory-coherence term")
-    p.add_argument("--message-store", default="batch", choices=("batch", "node"),
+    p.add_argument("--message-store", default="node", choices=("batch", "node"),
                    help="tgn/pres: when a node's last message is applied for good (see graphkit.temporal.TGN)")
     p.add_argument("--max-events", type=int, default=0, help="use only the first N events (0: all)")
     p.add_argument("--threads", type=int, default=1)
@@ -167,11 +171,13 @@ def main(argv=None) -> int:
             for b in sizes:
                 a.batch_size = b
                 a.lr = lr if lr is not None else DEFAULT_LR.get(m, DEFAULT_LR_OTHERS)
+                if a.lr_scale == "linear":
+                    a.lr *= b / LR_REFERENCE_BATCH
                 rows = [run(d, m, s, a) for s in a.seeds]
                 out[f"{d}/{m}/{b}"] = rows
                 cells = " ".join("{:7.2f} +- {:4.2f}".format(*_mean_std(rows, path)) for _, path in cols)
                 per_epoch = np.mean([np.mean(r["epoch_seconds"]) for r in rows])
-                print(f"{d:14s} {m:8s} {b:5d} {cells} {per_epoch:8.1f} {np.mean([r['seconds'] for r in rows]):7.1f} {a.lr:7.0e}",
+                print(f"{d:14s} {m:8s} {b:5d} {cells} {per_epoch:8.1f} {np.mean([r['seconds'] for r in rows]):7.1f} {a.lr:7.1e}",
                       flush=True)
     if a.json:
         with open(a.json, "w") as f:

@@ -187,7 +187,8 @@ class NAT(TGN):
                  seed: int = 0) -> None:
         self._cache_args = dict(size1=size1, size2=size2, dim=cache_dim, alpha=alpha, seed=seed)
         super().__init__(num_nodes, edge_dim, memory_dim=memory_dim, time_dim=time_dim, embedding_dim=hidden,
-                         num_neighbors=1, heads=1, dropout=0.0, time_init="geometric")
+                         num_neighbors=1, heads=1, dropout=0.0, time_init="geometric",
+                         message_store="batch")  # the batch's nodes are updated at the next batch
         # NAT has no attention over sampled neighbours: its N-caches replace them
         del self.embedding
         self.proj = nn.Linear(memory_dim, cache_dim)
@@ -218,21 +219,21 @@ class NAT(TGN):
     def score_pairs(self, u: np.ndarray, v: np.ndarray, t: np.ndarray) -> torch.Tensor:
         """Logits (P,) of candidate links (u, v) at times t, from the current state."""
         self._sync_cache_device()
-        mem, lu = self.current_memory()
-        dev = mem.device
-        ui, vi = torch.from_numpy(u).to(dev), torch.from_numpy(v).to(dev)
+        rows, lu = self.memory_of(np.concatenate([u, v]))
+        dev = rows.device
+        mem_u, mem_v, lu_u, lu_v = rows[:u.size], rows[u.size:], lu[:u.size], lu[u.size:]
         keys, counts = self.cache.pair_features(u, v)
         keys, counts = keys.to(dev), counts.to(dev)
         pooled = []
-        for side, (x, xi) in enumerate(((u, ui), (v, vi))):
+        for side, (x, mx) in enumerate(((u, mem_u), (v, mem_v))):
             v1, v2 = self.cache.values(x)
-            vals = torch.cat([self.proj(mem[xi]).unsqueeze(1), v1.to(dev), v2.to(dev)], 1)  # (P, S, F)
+            vals = torch.cat([self.proj(mx).unsqueeze(1), v1.to(dev), v2.to(dev)], 1)  # (P, S, F)
             h = vals + self.structure(counts[:, side])
             mask = (keys[:, side] >= 0).unsqueeze(-1).float()
             pooled.append((h * mask).sum(1) / mask.sum(1).clamp_min(1.0))
         tt = torch.from_numpy(t).to(dev)
-        feats = torch.cat([mem[ui], mem[vi], pooled[0], pooled[1], pooled[0] * pooled[1],
-                           self.pair_time((tt - lu[ui]).float()), self.pair_time((tt - lu[vi]).float())], 1)
+        feats = torch.cat([mem_u, mem_v, pooled[0], pooled[1], pooled[0] * pooled[1],
+                           self.pair_time((tt - lu_u).float()), self.pair_time((tt - lu_v).float())], 1)
         return self.decoder(feats).squeeze(-1)
 
     def forward(self, src, dst, t, neg_dst=None):
@@ -250,8 +251,6 @@ class NAT(TGN):
         src, dst = _as_index(src, "src"), _as_index(dst, "dst")
         self._sync_cache_device()
         with torch.no_grad():
-            mem = self.current_memory()[0]
-            dev = mem.device
-            z = self.proj(mem[torch.from_numpy(np.concatenate([dst, src])).to(dev)])
+            z = self.proj(self.memory_of(np.concatenate([dst, src]))[0])
         self.cache.update(src, dst, z[:src.size], z[src.size:])
         super().observe(src, dst, t, eids)

@@ -54,7 +54,7 @@ class PRES(TGN):
 
     def __init__(self, num_nodes: int, edge_dim: int = 0, memory_dim: int = 100, time_dim: int = 100,
                  embedding_dim: int = 100, num_neighbors: int = 10, heads: int = 2, dropout: float = 0.1,
-                 gamma: float = 0.1, coherence_weight: float = 0.1, message_store: str = "batch") -> None:
+                 gamma: float = 0.1, coherence_weight: float = 0.1, message_store: str = "node") -> None:
         if not 0.0 < gamma < 1.0:
             raise ValueError(f"gamma must be in (0, 1), got {gamma!r}")
         if coherence_weight < 0:
@@ -68,7 +68,7 @@ class PRES(TGN):
         self._gamma0 = gamma
         self.coherence_weight = float(coherence_weight)
         self._coherence = None
-        self._measured = None
+        self._measured = []
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
@@ -82,7 +82,7 @@ class PRES(TGN):
             self.delta_mean.zero_()
             self.delta_var.zero_()
         self._coherence = None
-        self._measured = None
+        self._measured = []
 
     def state_snapshot(self):
         return super().state_snapshot() + (self.delta_count.clone(), self.delta_mean.clone(), self.delta_var.clone())
@@ -111,13 +111,11 @@ class PRES(TGN):
         self.delta_mean[idx] = new_mean
         self.delta_var[idx] = new_var
 
-    def update_memory(self, memory, last_update, pending):
-        mem, lu, nodes = super().update_memory(memory, last_update, pending)
+    def updated_rows(self, nodes: np.ndarray):
+        comp, tt = super().updated_rows(nodes)
         self._coherence = None
-        if nodes.size == 0:
-            return mem, lu, nodes
-        idx = torch.from_numpy(nodes).to(memory.device)
-        prev, comp = memory[idx], mem[idx]
+        idx = torch.from_numpy(nodes).to(comp.device)
+        prev = self.memory[idx]
         known = (self.delta_count[idx] > 0)[:, None]
         pred = self.transition_prediction(prev, idx)
         g = self.gamma
@@ -126,26 +124,27 @@ class PRES(TGN):
         # dominate that node's mean), and no direction for the coherence term to keep.
         live = prev.norm(dim=1) > 0
         if bool(live.any()):
-            with torch.no_grad():
-                if self.message_store == "batch":
-                    self.observe_transitions(idx[live], comp.detach()[live] - prev[live])
-                else:  # stored messages are re-applied every batch: observe when one is persisted
-                    self._measured = (nodes[live.cpu().numpy()], comp.detach()[live] - prev[live])
+            # observed when the message is applied for good (the 'node' store re-applies a
+            # stored message every batch until then)
+            self._measured.append((nodes[live.cpu().numpy()], comp.detach()[live] - prev[live]))
             if self.training and self.coherence_weight > 0:
                 cos = F.cosine_similarity(fused[live], prev[live], dim=1)
                 self._coherence = self.coherence_weight * (1 - cos).mean()
-        return memory.index_copy(0, idx, fused), lu, nodes
+        return fused, tt
 
     def _persisted(self, nodes: np.ndarray) -> None:
-        if self._measured is None:
+        measured, self._measured = self._measured, []
+        if not measured or nodes.size == 0:
             return
-        cand, delta = self._measured
+        cand = np.concatenate([m[0] for m in measured])
+        delta = torch.cat([m[1] for m in measured])
+        cand, first = np.unique(cand, return_index=True)  # one node may be computed twice
         hit = np.isin(cand, nodes)
         if hit.any():
-            h = torch.from_numpy(np.flatnonzero(hit)).to(delta.device)
+            h = torch.from_numpy(first[hit]).to(delta.device)
             self.observe_transitions(torch.from_numpy(cand[hit]).to(delta.device), delta[h])
-        self._measured = None
 
     def extra_loss(self):
-        self.current_memory()
+        if self._local is None and self._fresh is None:  # nothing computed since observe
+            self.current_memory()
         return self._coherence

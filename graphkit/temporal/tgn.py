@@ -82,9 +82,11 @@ class TemporalAttention(nn.Module):
 
     Args:
         node_dim, edge_dim, time_dim, out_dim, heads, dropout.
-    Shapes: ``h`` (B, node_dim); ``h_nbr`` (B, k, node_dim); ``e_nbr`` (B, k, edge_dim);
-        ``phi_nbr`` (B, k, time_dim); ``phi_self`` (B, time_dim); ``mask`` (B, k) bool ->
-        (B, out_dim).
+    Call: ``layer(x, query, nbr, qi, kj, k, phi_nbr, e_nbr, phi_self)``: ``x`` (L, node_dim)
+        node representations; ``query`` (Q,) the row of each query in ``x``; one entry per
+        neighbour event: ``nbr`` (E,) its row in ``x``, ``qi`` (E,) its query, ``kj`` (E,) its
+        slot (< k) in the query's list; ``phi_nbr`` (E, time_dim), ``e_nbr`` (E, edge_dim);
+        ``phi_self`` (Q, time_dim) -> (Q, out_dim).
     """
 
     def __init__(self, node_dim: int, edge_dim: int, time_dim: int, out_dim: int, heads: int = 2,
@@ -102,9 +104,14 @@ class TemporalAttention(nn.Module):
         self.attn._reset_parameters()
         self.merge.reset_parameters()
 
-    def forward(self, h, h_nbr, e_nbr, phi_nbr, phi_self, mask):
+    def forward(self, x, query, nbr, qi, kj, k, phi_nbr, e_nbr, phi_self):
+        h = x[query]
+        Q = h.shape[0]
+        ev = torch.cat([x[nbr], e_nbr, phi_nbr], dim=-1)
+        kv = ev.new_zeros(Q, k, ev.shape[1]).index_put((qi, kj), ev)
+        mask = torch.zeros(Q, k, dtype=torch.bool, device=x.device)
+        mask[qi, kj] = True
         q = torch.cat([h, phi_self], dim=-1).unsqueeze(1)
-        kv = torch.cat([h_nbr, e_nbr, phi_nbr], dim=-1)
         empty = ~mask.any(1)
         pad = ~mask
         pad[empty, 0] = False  # attend to a dummy entry, zeroed below, instead of NaN
@@ -114,15 +121,16 @@ class TemporalAttention(nn.Module):
 
 
 class TransformerAttention(nn.Module):
-    """The graph-attention embedding of PyG's TGN example, with the same call signature as
+    """The graph-attention embedding of PyG's TGN example, with the same call as
     :class:`TemporalAttention`: ``TransformerConv`` (Shi et al., 2021) from each neighbour event
-    to its query node, query ``W_q h_i``, keys/values ``W h_j + W_e [phi || e]_ij``, plus a skip
-    ``W_s h_i``. Nodes are projected once (not per query-neighbour pair), so it is cheaper;
-    a node with no neighbours gets only the skip term.
+    to its query, query ``W_q h_i``, keys/values ``W h_j + W_e [phi || e]_ij``, plus a skip
+    ``W_s h_i``. Each distinct node is projected once (keys / values over the rows of ``x``,
+    query / skip over the queries), not once per query-neighbour pair; a query with no
+    neighbours gets only the skip term.
 
     Args:
         node_dim, edge_dim, time_dim, out_dim (divisible by heads), heads, dropout.
-    Shapes: as :class:`TemporalAttention`; ``phi_self`` is unused.
+    Call: as :class:`TemporalAttention` (``kj``, ``k`` and ``phi_self`` are unused).
     """
 
     def __init__(self, node_dim: int, edge_dim: int, time_dim: int, out_dim: int, heads: int = 2,
@@ -138,13 +146,9 @@ class TransformerAttention(nn.Module):
     def reset_parameters(self) -> None:
         self.conv.reset_parameters()
 
-    def forward(self, h, h_nbr, e_nbr, phi_nbr, phi_self, mask):
-        B = h.shape[0]
-        qi, kj = mask.nonzero(as_tuple=True)  # one graph edge per real neighbour event
-        x = torch.cat([h, h_nbr[qi, kj]])
-        src = torch.arange(B, B + qi.numel(), device=h.device)
-        edge_attr = torch.cat([phi_nbr[qi, kj], e_nbr[qi, kj]], dim=1)
-        return self.conv(x, torch.stack([src, qi]), edge_attr)[:B]
+    def forward(self, x, query, nbr, qi, kj, k, phi_nbr, e_nbr, phi_self):
+        edge_attr = torch.cat([phi_nbr, e_nbr], dim=1)
+        return self.conv((x, x[query]), torch.stack([nbr, qi]), edge_attr)
 
 
 def _as_index(x, name: str) -> np.ndarray:
@@ -191,15 +195,14 @@ class TGN(nn.Module):
             77.4 on the same run, and 3x faster) or 'tgn' (:class:`TemporalAttention`, the
             paper's layer with per-pair projections).
         time_init: :class:`TimeEncoder` initialisation, 'random' (default) or 'geometric'.
-        message_store: when a node's latest message is applied for good. 'batch' (default):
-            at the next batch, for every node of the last batch (the GRU gets gradient only
-            through nodes of the batch just before). 'node' (the original TGN code and PyG's
-            ``TGNMemory``): a node's last message waits in a per-node store until the node has
-            a new event; every batch re-applies the stored messages, with gradient, so the GRU
-            learns from every node's latest message. On JODIE Wikipedia (batch 200, lr 3e-4,
-            seed 0) 'node' reached test AP 95.05 after 4 epochs where 'batch' stalls at 91.7
-            after 5 and PyG's TGN reaches 94.9; it costs more per batch (a GRU step for every
-            node with a stored message: 45 s against 30 s per epoch on 1 CPU thread).
+        message_store: when a node's latest message is applied for good. 'node' (default;
+            the original TGN code and PyG's ``TGNMemory``): a node's last message waits in a
+            per-node store until the node has a new event, and every batch re-applies, with
+            gradient, the stored messages of the nodes it looks at, so the GRU learns from
+            every node's latest message. 'batch': at the next batch, for every node of the
+            last batch (the GRU gets gradient only through the nodes of the batch just
+            before). On JODIE Wikipedia (batch 200, lr 3e-4, seed 0, 5 epochs) 'batch' stalls
+            at test AP 91.7 where 'node' reaches 94.7 (PyG's TGN: 94.9).
 
     Usage (one batch)::
 
@@ -215,7 +218,7 @@ class TGN(nn.Module):
     def __init__(self, num_nodes: int, edge_dim: int = 0, memory_dim: int = 100, time_dim: int = 100,
                  embedding_dim: int = 100, num_neighbors: int = 10, heads: int = 2, dropout: float = 0.1,
                  neighbor_time: str = "neighbor", attention: str = "transformer",
-                 time_init: str = "random", message_store: str = "batch") -> None:
+                 time_init: str = "random", message_store: str = "node") -> None:
         super().__init__()
         if message_store not in ("batch", "node"):
             raise ValueError(f"message_store must be 'batch' or 'node', got {message_store!r}")
@@ -255,8 +258,36 @@ class TGN(nn.Module):
         """Empty memory (zeros), last-update times 0, no pending messages (start of an epoch)."""
         self.memory.zero_()
         self.last_update.zero_()
-        self._pending = None
-        self._fresh = None
+        n = self.num_nodes
+        # pending messages, one per node at most, stored densely: has / other end / time / event
+        self._pend_has = np.zeros(n, dtype=bool)
+        self._pend_other = np.zeros(n, dtype=np.int64)
+        self._pend_t = np.zeros(n, dtype=np.float64)
+        self._pend_eid = np.zeros(n, dtype=np.int64)
+        self._pend_nodes = np.zeros(0, dtype=np.int64)  # 'batch' store: the last batch's nodes
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        self._fresh = None  # (memory, last_update) of every node, pending applied
+        self._local = None  # (sorted ids, memory rows, last_update rows) of the last lookup
+
+    @property
+    def pending(self):
+        """The pending messages as numpy (nodes (U,) sorted, others, times, eids), or None."""
+        nodes = np.flatnonzero(self._pend_has)
+        if nodes.size == 0:
+            return None
+        return nodes, self._pend_other[nodes], self._pend_t[nodes], self._pend_eid[nodes]
+
+    def _set_pending(self, entries) -> None:
+        """Store ``entries`` = (nodes, others, times, eids) (one per node), replacing those
+        nodes' messages; the 'batch' store first drops every other pending message."""
+        nodes = entries[0]
+        if self.message_store == "batch":
+            self._pend_has[self._pend_nodes] = False
+            self._pend_nodes = nodes.copy()
+        self._pend_has[nodes] = True
+        self._pend_other[nodes], self._pend_t[nodes], self._pend_eid[nodes] = entries[1], entries[2], entries[3]
 
     def set_graph(self, graph) -> None:
         """The ``native.TemporalGraph`` whose events are looked up as neighbours (and whose
@@ -273,11 +304,15 @@ class TGN(nn.Module):
 
     def state_snapshot(self):
         """(memory, last_update, pending) copies, to restore with :meth:`load_snapshot`."""
-        return self.memory.clone(), self.last_update.clone(), self._pending
+        return self.memory.clone(), self.last_update.clone(), self.pending
 
     def load_snapshot(self, snap) -> None:
-        self.memory, self.last_update, self._pending = snap[0].clone(), snap[1].clone(), snap[2]
-        self._fresh = None
+        self.memory, self.last_update = snap[0].clone(), snap[1].clone()
+        self._pend_has[:] = False
+        self._pend_nodes = np.zeros(0, dtype=np.int64)
+        if snap[2] is not None:
+            self._set_pending(snap[2])
+        self._invalidate()
 
     # ----------------------------------------------------------------- memory
     def _edge_features(self, eids: np.ndarray) -> torch.Tensor:
@@ -312,49 +347,97 @@ class TGN(nn.Module):
                          self._edge_features(eids)], dim=1)
         return msg, tt
 
-    def update_memory(self, memory, last_update, pending):
-        """Memory after applying the ``pending`` events' messages (differentiable through the
-        GRU). Returns (memory (N, d), last_update (N,), updated nodes (U,) numpy)."""
-        if pending is None or pending[0].size == 0:
-            return memory, last_update, np.zeros(0, dtype=np.int64)
-        nodes = pending[0]
-        msg, tt = self.messages(memory, last_update, *pending)
-        idx = torch.from_numpy(nodes).to(memory.device)
-        new = self.gru(msg, memory[idx])
-        return memory.index_copy(0, idx, new), last_update.index_copy(0, idx, tt), nodes
+    def updated_rows(self, nodes: np.ndarray):
+        """New states of ``nodes`` (U,) (distinct, each with a pending message) after applying
+        their messages to the persisted memory, differentiable through the GRU. Returns
+        (states (U, d_mem), times (U,) float64)."""
+        entries = (nodes, self._pend_other[nodes], self._pend_t[nodes], self._pend_eid[nodes])
+        msg, tt = self.messages(self.memory, self.last_update, *entries)
+        return self.gru(msg, self.memory[torch.from_numpy(nodes).to(self.memory.device)]), tt
+
+    def _apply_pending(self, ids: np.ndarray):
+        """(memory rows, last_update rows) of the sorted distinct ``ids``, pending applied."""
+        dev = self.memory.device
+        it = torch.from_numpy(ids).to(dev)
+        mem, lu = self.memory[it], self.last_update[it]
+        has = self._pend_has[ids]
+        if has.any():
+            pos = torch.from_numpy(np.flatnonzero(has)).to(dev)
+            new, tt = self.updated_rows(ids[has])
+            mem, lu = mem.index_copy(0, pos, new), lu.index_copy(0, pos, tt)
+        return mem, lu
+
+    def memory_of(self, nodes):
+        """(memory (M, d_mem), last_update (M,)) of ``nodes`` (M,) (repeats allowed) with the
+        pending messages applied, computed for those nodes only (as PyG's ``TGNMemory``), and
+        cached until :meth:`observe`: a later call for a subset reuses the same rows (and
+        graph). The 'batch' store also applies every pending message of the last batch, whose
+        nodes :meth:`observe` persists."""
+        nodes = np.asarray(nodes, dtype=np.int64)
+        c = self._local
+        if c is not None and c[0].size:
+            pos = np.minimum(np.searchsorted(c[0], nodes), c[0].size - 1)
+            if np.array_equal(c[0][pos], nodes):
+                p = torch.from_numpy(pos).to(c[1].device)
+                return c[1][p], c[2][p]
+        extra = self._pend_nodes if self.message_store == "batch" else nodes[:0]
+        ids = np.unique(np.concatenate([nodes, extra]))
+        mem, lu = self._apply_pending(ids)
+        self._local = (ids, mem, lu)
+        p = torch.from_numpy(np.searchsorted(ids, nodes)).to(mem.device)
+        return mem[p], lu[p]
 
     def current_memory(self):
-        """(memory, last_update) with the pending messages applied; cached until :meth:`observe`."""
+        """(memory (N, d), last_update (N,)) of every node with the pending messages applied;
+        cached until :meth:`observe`. (Training and scoring use :meth:`memory_of`, which
+        computes only the rows they need.)"""
         if self._fresh is None:
-            mem, lu, _ = self.update_memory(self.memory, self.last_update, self._pending)
+            mem, lu = self.memory, self.last_update
+            nodes = np.flatnonzero(self._pend_has)
+            if nodes.size:
+                idx = torch.from_numpy(nodes).to(mem.device)
+                new, tt = self.updated_rows(nodes)
+                mem, lu = mem.index_copy(0, idx, new), lu.index_copy(0, idx, tt)
             self._fresh = (mem, lu)
         return self._fresh
 
     # ----------------------------------------------------------------- embedding / scoring
-    def embed(self, nodes, times, cutoff, memory=None) -> torch.Tensor:
+    def embed(self, nodes, times, cutoff) -> torch.Tensor:
         """Temporal embeddings (B, embedding_dim) of ``nodes`` at ``times``, attending over
-        each node's most recent events strictly before ``cutoff`` (the batch start)."""
+        each node's most recent events strictly before ``cutoff`` (the batch start). A node
+        asked for several times is embedded once (with ``neighbor_time='query'``, once per
+        distinct (node, time))."""
         if self.graph is None:
             raise RuntimeError("call set_graph(graph) before scoring events")
         nodes = _as_index(nodes, "nodes")
         times = np.asarray(as_numpy(times), dtype=np.float64)
-        if memory is None:
-            memory = self.current_memory()[0]
-        nb = self.graph.most_recent_neighbors(nodes, np.full(nodes.shape[0], cutoff), self.num_neighbors)
-        dev = memory.device
-        nbr = torch.from_numpy(np.asarray(nb.neighbors)).to(dev)
-        mask = nbr >= 0
-        h_nbr = memory[nbr.clamp_min(0)]
-        ts = torch.from_numpy(np.asarray(nb.timestamps, dtype=np.float64)).to(dev)
+        if times.shape != nodes.shape:
+            raise ValueError(f"nodes and times must have one shape, got {nodes.shape} and {times.shape}")
+        if self.neighbor_time == "query":
+            keys, inv = np.unique(np.stack([nodes.astype(np.float64), times], 1), axis=0, return_inverse=True)
+            uq, qt = keys[:, 0].astype(np.int64), keys[:, 1]
+        else:
+            uq, inv = np.unique(nodes, return_inverse=True)
+        nb = self.graph.most_recent_neighbors(uq, np.full(uq.shape[0], cutoff), self.num_neighbors)
+        nbr_all = np.asarray(nb.neighbors)
+        qi, kj = np.nonzero(nbr_all >= 0)
+        nbr = nbr_all[qi, kj]
+        ids = np.unique(np.concatenate([uq, nbr]))
+        x, lu = self.memory_of(ids)
+        dev = x.device
+        ts = torch.from_numpy(np.asarray(nb.timestamps, dtype=np.float64)[qi, kj]).to(dev)
+        npos = torch.from_numpy(np.searchsorted(ids, nbr)).to(dev)
         if self.neighbor_time == "query":  # TGN paper: age of the event at the query time
-            dt = torch.from_numpy(times).to(dev)[:, None] - ts
+            dt = torch.from_numpy(qt[qi]).to(dev) - ts
         else:  # PyG's TGN: the event's age at the neighbour's last memory update (past only)
-            dt = self.current_memory()[1][nbr.clamp_min(0)] - ts
+            dt = lu[npos] - ts
         phi_nbr = self.time_enc(dt.float())
-        e_nbr = self._edge_features(np.asarray(nb.event_ids))
-        idx = torch.from_numpy(nodes).to(dev)
-        phi_self = self.time_enc(torch.zeros(nodes.shape[0], device=dev))
-        return self.embedding(memory[idx], h_nbr, e_nbr, phi_nbr, phi_self, mask)
+        e_nbr = self._edge_features(np.asarray(nb.event_ids)[qi, kj])
+        phi_self = self.time_enc(torch.zeros(uq.shape[0], device=dev))
+        query = torch.from_numpy(np.searchsorted(ids, uq)).to(dev)
+        z = self.embedding(x, query, npos, torch.from_numpy(qi).to(dev), torch.from_numpy(kj).to(dev),
+                           self.num_neighbors, phi_nbr, e_nbr, phi_self)
+        return z[torch.from_numpy(inv.reshape(-1)).to(dev)]
 
     def forward(self, src, dst, t, neg_dst=None):
         """Logits of the batch's events (and of ``(src, neg_dst)`` negatives).
@@ -380,34 +463,33 @@ class TGN(nn.Module):
         return None
 
     def observe(self, src, dst, t, eids) -> None:
-        """After batch i's prediction: persist the memory (detached) and make batch i's events
-        pending messages (``message_store``: 'batch' persists every updated node and keeps only
-        batch i's messages; 'node' persists batch i's nodes and replaces only their messages)."""
+        """After batch i's prediction: persist (detached) the nodes whose pending message is
+        now applied for good and make batch i's events pending messages (``message_store``:
+        'batch' persists every pending node and keeps only batch i's messages; 'node'
+        persists batch i's nodes and replaces only their messages)."""
         src, dst = _as_index(src, "src"), _as_index(dst, "dst")
         new = self.last_messages(src, dst, np.asarray(as_numpy(t), dtype=np.float64), _as_index(eids, "eids"))
-        mem, lu = self.current_memory()
-        if self.message_store == "batch":
-            self.memory, self.last_update = mem.detach(), lu.detach()
-            self._pending = new
-        else:
-            b = new[0]
-            bi = torch.from_numpy(b).to(mem.device)
-            self.memory = self.memory.detach().index_copy(0, bi, mem[bi].detach())
-            self.last_update = self.last_update.index_copy(0, bi, lu[bi].detach())
-            self._persisted(b)
-            if self._pending is not None:
-                keep = ~np.isin(self._pending[0], b)
-                new = tuple(np.concatenate([old[keep], x]) for old, x in zip(self._pending, new))
-            self._pending = new
-        self._fresh = None
+        done = self._pend_nodes if self.message_store == "batch" else new[0][self._pend_has[new[0]]]
+        self._persist(done)
+        self._set_pending(new)
+        self._invalidate()
+
+    def _persist(self, nodes: np.ndarray) -> None:
+        """Write the memory of ``nodes`` (each with a pending message) for good, detached."""
+        if nodes.size:
+            with torch.no_grad():
+                mem, lu = self.memory_of(nodes)
+                idx = torch.from_numpy(nodes).to(self.memory.device)
+                self.memory.index_copy_(0, idx, mem.detach())
+                self.last_update.index_copy_(0, idx, lu.detach())
+            self._pend_has[nodes] = False
+        self._persisted(nodes)
 
     def _persisted(self, nodes: np.ndarray) -> None:
-        """Hook: ``nodes`` just had their stored messages applied for good ('node' store)."""
+        """Hook: ``nodes`` just had their pending messages applied for good."""
 
     def flush(self) -> None:
-        """Apply the pending messages to the memory now (no gradient)."""
-        with torch.no_grad():
-            mem, lu = self.current_memory()
-        if self.message_store == "node" and self._pending is not None:
-            self._persisted(self._pending[0])
-        self.memory, self.last_update, self._pending, self._fresh = mem.detach(), lu.detach(), None, None
+        """Apply every pending message to the memory now (no gradient)."""
+        self._persist(np.flatnonzero(self._pend_has))
+        self._pend_nodes = np.zeros(0, dtype=np.int64)
+        self._invalidate()

@@ -34,3 +34,12 @@ def test_link_runner_per_model_learning_rate(tmp_path, capsys):
 def test_runner_rejects_unknown_model():
     with pytest.raises(SystemExit):
         runner.main(["--model", "gcn"])
+
+
+def test_linear_lr_scaling_with_the_batch(capsys):
+    assert runner.main(["--dataset", "collegemsg", "--model", "tgn", "--max-events", "1200", "--epochs", "1",
+                        "--seeds", "0", "--dim", "16", "--batch-size", "100,400", "--lr", "1e-4",
+                        "--lr-scale", "linear"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()[1:]
+    lrs = {int(ln.split()[2]): float(ln.split()[-1]) for ln in lines}
+    assert lrs == {100: pytest.approx(5e-5), 400: pytest.approx(2e-4)}

@@ -39,7 +39,7 @@ def _replay(model, graph, batches, upto):
 
 
 @pytest.mark.parametrize("cls,kw", [(TGN, {}), (TGN, {"neighbor_time": "query"}), (PRES, {}),
-                                    (TGN, {"message_store": "node"}), (PRES, {"message_store": "node"})])
+                                    (TGN, {"message_store": "batch"}), (PRES, {"message_store": "batch"})])
 def test_no_leak_from_the_predicted_batch(stream, cls, kw):
     src, dst, t, n = stream
     rng = np.random.default_rng(0)
@@ -193,17 +193,18 @@ def test_neighbor_time_feature(stream):
         m = _model(n, neighbor_time=mode)
         _replay(m, g, [(a, min(a + 100, src.size)) for a in range(0, src.size, 100)], 5)
         captured = []
-        m.time_enc.register_forward_hook(lambda mod, inp, out: captured.append(inp[0].clone()))
+        hook = m.time_enc.register_forward_hook(lambda mod, inp, out: captured.append(inp[0].clone()))
         node = np.array([src[499]])
         with torch.no_grad():
             m.embed(node, np.array([float(t[500])]), float(t[500]))
+        hook.remove()
         nb = g.most_recent_neighbors(node, np.array([float(t[500])]), 5)
         j, tj = np.asarray(nb.neighbors)[0], np.asarray(nb.timestamps, dtype=np.float64)[0]
         ok = j >= 0
         ref = (m.current_memory()[1][torch.from_numpy(j[ok])].numpy() - tj[ok]) if mode == "neighbor" \
             else float(t[500]) - tj[ok]
-        dt = next(c for c in captured if c.dim() == 2)  # (1, k): the neighbours' times
-        np.testing.assert_allclose(dt[0][torch.from_numpy(ok)].numpy(), ref, rtol=1e-6)
+        dt = captured[-2]  # (E,): the neighbour events' times in slot order (then phi(0) of the query)
+        np.testing.assert_allclose(dt.numpy(), ref, rtol=1e-6)
         seen[mode] = ref
     assert not np.allclose(seen["neighbor"], seen["query"])
     with pytest.raises(ValueError, match="neighbor_time"):
@@ -223,8 +224,11 @@ def test_transformer_attention_against_dense_reference():
     e_nbr, phi = torch.randn(B, k, de), torch.randn(B, k, dt)
     mask = torch.rand(B, k) < 0.6
     mask[0] = False
+    qi, kj = mask.nonzero(as_tuple=True)
+    x = torch.cat([h_nbr[qi, kj], h])  # rows in any order: neighbours first, queries after
     with torch.no_grad():
-        got = layer(h, h_nbr, e_nbr, phi, None, mask)
+        got = layer(x, torch.arange(B) + qi.numel(), torch.arange(qi.numel()), qi, kj, k, phi[qi, kj],
+                    e_nbr[qi, kj], None)
         c, c_out = layer.conv, out // heads
         ref = c.lin_skip(h)
         for i in range(B):
@@ -238,3 +242,48 @@ def test_transformer_attention_against_dense_reference():
             w = torch.softmax((key * q).sum(-1) / c_out ** 0.5, dim=0)  # (n_j, heads)
             ref[i] += (w.unsqueeze(-1) * val).sum(0).reshape(-1)
     torch.testing.assert_close(got, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cls,store", [(TGN, "batch"), (TGN, "node"), (PRES, "batch"), (PRES, "node")])
+def test_rows_computed_locally_equal_the_full_memory(stream, cls, store):
+    """memory_of (pending messages applied to the asked-for nodes only, as PyG's TGNMemory)
+    gives the rows of current_memory (every pending message applied), and the cache it keeps
+    until observe serves a subset with the same values."""
+    src, dst, t, n = stream
+    g = TemporalGraph(src, dst, t, num_nodes=n)
+    m = _model(n, cls=cls, message_store=store)
+    m.set_graph(g)
+    rng = np.random.default_rng(1)
+    with torch.no_grad():
+        for a in range(0, 600, 100):
+            m.observe(src[a:a + 100], dst[a:a + 100], t[a:a + 100], np.arange(a, a + 100))
+            nodes = rng.integers(0, n, size=50)
+            rows, lu = m.memory_of(nodes)
+            sub, sub_lu = m.memory_of(nodes[:10])
+            full, full_lu = m.current_memory()
+            torch.testing.assert_close(rows, full[torch.from_numpy(nodes)])
+            torch.testing.assert_close(lu, full_lu[torch.from_numpy(nodes)])
+            torch.testing.assert_close(sub, rows[:10])
+            torch.testing.assert_close(sub_lu, lu[:10])
+    assert m.pending is not None and m.pending[0].size > 0
+
+
+@pytest.mark.parametrize("attention,neighbor_time", [("transformer", "neighbor"), ("transformer", "query"),
+                                                     ("tgn", "neighbor"), ("tgn", "query")])
+def test_embedding_of_a_batch_equals_one_node_at_a_time(stream, attention, neighbor_time):
+    """embed() projects each distinct node once and embeds a repeated query once: the batch
+    (with repeats and, for 'query', one node at two times) equals single-node calls."""
+    src, dst, t, n = stream
+    g = TemporalGraph(src, dst, t, num_nodes=n)
+    m = _model(n, attention=attention, neighbor_time=neighbor_time, message_store="node")
+    _replay(m, g, [(a, a + 100) for a in range(0, 800, 100)], 5)
+    m.eval()
+    nodes = np.r_[src[800:830], dst[800:830], src[800:810]]
+    times = np.r_[t[800:830], t[800:830], t[800:810] + 1000.0]
+    cutoff = float(t[800])
+    with torch.no_grad():
+        batch = m.embed(nodes, times, cutoff)
+        single = torch.cat([m.embed(nodes[i:i + 1], times[i:i + 1], cutoff) for i in range(nodes.size)])
+    torch.testing.assert_close(batch, single, rtol=1e-5, atol=1e-5)
+    if neighbor_time == "query":  # the same node at another time is another query
+        assert not torch.allclose(batch[60:], batch[:10])
