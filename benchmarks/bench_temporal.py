@@ -3,6 +3,7 @@ NAT vs TGN, and the N-cache kernels (Numba vs torch, CUDA when present).
 
     python benchmarks/bench_temporal.py epoch --dataset collegemsg            # TGN vs PyG TGN s/epoch
     python benchmarks/bench_temporal.py pres-curve --batch-sizes 200,400,800  # AP and s/epoch, PRES on/off
+        (--lr-scale linear: the learning rate grows with the batch)
     python benchmarks/bench_temporal.py nat                                   # NAT vs TGN: AP, s/epoch
     python benchmarks/bench_temporal.py ncache                                # N-cache update/lookup throughput
 
@@ -60,7 +61,9 @@ def bench_pres_curve(args):
     print(f"{'model':6s} {'batch':>5s} {'test AP':>8s} {'s/epoch':>8s} {'AP - AP@' + str(sizes[0]):>12s} {'speed-up':>9s}")
     for name, cls in (("tgn", TGN), ("pres", PRES)):
         for b in sizes:
-            r = _fit(cls(g.num_nodes), g, split, args, b)
+            lr = args.lr * b / sizes[0] if args.lr_scale == "linear" else args.lr
+            r = _fit(cls(g.num_nodes, coherence_weight=args.pres_coherence) if name == "pres" else cls(g.num_nodes),
+                     g, split, args, b, lr)
             res[name, b] = (r["test"]["ap"], float(np.mean(r["epoch_seconds"])))
             ap0, s0 = res[name, sizes[0]]
             print(f"{name:6s} {b:5d} {res[name, b][0]:8.4f} {res[name, b][1]:8.1f} "
@@ -139,6 +142,9 @@ def main(argv=None):
     p.add_argument("--batch-sizes", default="200,400,800")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--lr-scale", default="none", choices=("none", "linear"),
+                   help="pres-curve: lr x batch / (first batch size) for the larger batches")
+    p.add_argument("--pres-coherence", type=float, default=0.1, help="pres-curve: PRES's coherence weight")
     p.add_argument("--nat-lr", type=float, default=1e-3, help="NAT's learning rate in the nat section")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
