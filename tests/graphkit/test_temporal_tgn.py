@@ -287,3 +287,19 @@ def test_embedding_of_a_batch_equals_one_node_at_a_time(stream, attention, neigh
     torch.testing.assert_close(batch, single, rtol=1e-5, atol=1e-5)
     if neighbor_time == "query":  # the same node at another time is another query
         assert not torch.allclose(batch[60:], batch[:10])
+
+
+@pytest.mark.parametrize("cls,store", [(TGN, "batch"), (TGN, "node"), (PRES, "node")])
+def test_state_snapshot_restores_memory_and_pending_messages(stream, cls, store):
+    src, dst, t, n = stream
+    g = TemporalGraph(src, dst, t, num_nodes=n)
+    m = _model(n, cls=cls, message_store=store).eval()
+    _replay(m, g, [(a, a + 100) for a in range(0, 600, 100)], 4)
+    snap = m.state_snapshot()
+    with torch.no_grad():
+        before = m(src[400:500], dst[400:500], t[400:500])
+        for a in (400, 500):  # move on: the memory and the pending messages change
+            m.observe(src[a:a + 100], dst[a:a + 100], t[a:a + 100], np.arange(a, a + 100))
+        assert not torch.allclose(m(src[400:500], dst[400:500], t[400:500]), before)
+        m.load_snapshot(snap)
+        torch.testing.assert_close(m(src[400:500], dst[400:500], t[400:500]), before)
