@@ -410,6 +410,8 @@ class TGN(nn.Module):
         if self.graph is None:
             raise RuntimeError("call set_graph(graph) before scoring events")
         nodes = _as_index(nodes, "nodes")
+        if nodes.size and (nodes.min() < 0 or nodes.max() >= self.num_nodes):
+            raise ValueError(f"node ids must be in [0, {self.num_nodes}), got {nodes.min()}..{nodes.max()}")
         times = np.asarray(as_numpy(times), dtype=np.float64)
         if times.shape != nodes.shape:
             raise ValueError(f"nodes and times must have one shape, got {nodes.shape} and {times.shape}")

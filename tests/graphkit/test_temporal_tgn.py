@@ -303,3 +303,13 @@ def test_state_snapshot_restores_memory_and_pending_messages(stream, cls, store)
         assert not torch.allclose(m(src[400:500], dst[400:500], t[400:500]), before)
         m.load_snapshot(snap)
         torch.testing.assert_close(m(src[400:500], dst[400:500], t[400:500]), before)
+
+
+def test_out_of_range_node_ids_are_refused(stream):
+    src, dst, t, n = stream
+    m = _model(n)
+    m.set_graph(TemporalGraph(src, dst, t, num_nodes=n))
+    with pytest.raises(ValueError, match="node ids"):
+        m(src[:5], np.r_[dst[:4], n], t[:5])
+    with pytest.raises(ValueError, match="node ids"):
+        m(np.r_[src[:4], -1], dst[:5], t[:5])
