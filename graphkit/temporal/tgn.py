@@ -391,14 +391,8 @@ class TGN(nn.Module):
         """(memory (N, d), last_update (N,)) of every node with the pending messages applied;
         cached until :meth:`observe`. (Training and scoring use :meth:`memory_of`, which
         computes only the rows they need.)"""
-        if self._fresh is None:
-            mem, lu = self.memory, self.last_update
-            nodes = np.flatnonzero(self._pend_has)
-            if nodes.size:
-                idx = torch.from_numpy(nodes).to(mem.device)
-                new, tt = self.updated_rows(nodes)
-                mem, lu = mem.index_copy(0, idx, new), lu.index_copy(0, idx, tt)
-            self._fresh = (mem, lu)
+        if self._fresh is None:  # a copy: observe() updates the persisted memory in place
+            self._fresh = self._apply_pending(np.arange(self.num_nodes))
         return self._fresh
 
     # ----------------------------------------------------------------- embedding / scoring
