@@ -76,7 +76,7 @@ def run_link(dataset: str, model: str, seed: int, args) -> dict:
     t0 = time.perf_counter()
     log = (lambda s: print(f"  [{dataset}/{model}/b{args.batch_size}/s{seed}] {s}", file=sys.stderr)) if args.verbose else None
     res = fit_link_prediction(m, g, split, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=seed,
-                              eval_batch_size=args.eval_batch_size, log=log)
+                              eval_batch_size=args.eval_batch_size, log=log, patience=args.patience or None)
     res["seconds"] = time.perf_counter() - t0
     return res
 
@@ -132,7 +132,9 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", default="200", help="temporal batch size(s), comma list")
     p.add_argument("--eval-batch-size", type=int, default=200, help="batch size of validation/test scoring")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=5, help="epochs (the cap, with --patience)")
+    p.add_argument("--patience", type=int, default=0,
+                   help="link task: stop once this many epochs have not improved validation AP (0: off)")
     p.add_argument("--lr", type=float, default=None,
                    help=f"learning rate (default per model: {DEFAULT_LR}, others {DEFAULT_LR_OTHERS})")
     p.add_argument("--lr-scale", default="none", choices=("none", "linear"),
@@ -164,7 +166,7 @@ def main(argv=None) -> int:
             "sign": [("macro-F1", ("test", "macro_f1")), ("AUC", ("test", "auc")), ("neg F1", ("test", "neg_f1"))],
             "node": [("test AUROC", ("test", "auroc")), ("val AUROC", ("val", "auroc"))]}[a.task]
     print(f"{'dataset':14s} {'model':8s} {'batch':>5s} " + " ".join(f"{c:>15s}" for c, _ in cols)
-          + f" {'s/epoch':>8s} {'s/seed':>7s} {'lr':>7s}", flush=True)
+          + f" {'s/epoch':>8s} {'s/seed':>7s} {'epochs':>6s} {'lr':>7s}", flush=True)
     out = {}
     for d in datasets:
         for m in models:
@@ -177,8 +179,9 @@ def main(argv=None) -> int:
                 out[f"{d}/{m}/{b}"] = rows
                 cells = " ".join("{:7.2f} +- {:4.2f}".format(*_mean_std(rows, path)) for _, path in cols)
                 per_epoch = np.mean([np.mean(r["epoch_seconds"]) for r in rows])
-                print(f"{d:14s} {m:8s} {b:5d} {cells} {per_epoch:8.1f} {np.mean([r['seconds'] for r in rows]):7.1f} {a.lr:7.1e}",
-                      flush=True)
+                ran = np.mean([r.get("epochs_run", a.epochs) for r in rows])
+                print(f"{d:14s} {m:8s} {b:5d} {cells} {per_epoch:8.1f} {np.mean([r['seconds'] for r in rows]):7.1f} "
+                      f"{ran:6.1f} {a.lr:7.1e}", flush=True)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1, default=float)

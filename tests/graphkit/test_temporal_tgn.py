@@ -9,7 +9,7 @@ import torch
 from graphkit.datasets import load_temporal
 from graphkit.temporal.pres import PRES
 from graphkit.temporal.tgn import TGN, last_per_node
-from graphkit.temporal.train import average_precision, link_split, roc_auc
+from graphkit.temporal.train import average_precision, fit_link_prediction, link_split, roc_auc
 from native import TemporalGraph
 
 torch.set_num_threads(1)
@@ -171,6 +171,18 @@ def test_split_is_chronological_and_inductive():
     test_dst = np.asarray(g.dst)[s["test_start"]:]
     expect = ~(s["seen"][test_src] & s["seen"][test_dst])
     assert np.array_equal(expect, s["inductive_test"]) and expect.any()
+
+
+def test_early_stopping_on_validation_ap():
+    g = load_temporal("collegemsg")[:1500]
+    split = link_split(g, seed=0)
+    # lr 0: every epoch scores validation identically, so nothing improves after epoch 0
+    res = fit_link_prediction(_model(g.num_nodes), g, split, epochs=10, batch_size=200, lr=0.0, patience=2)
+    assert res["best_epoch"] == 0 and res["epochs_run"] == 3 and len(res["epoch_seconds"]) == 3
+    res = fit_link_prediction(_model(g.num_nodes), g, split, epochs=4, batch_size=200, lr=0.0)
+    assert res["epochs_run"] == 4
+    with pytest.raises(ValueError, match="patience"):
+        fit_link_prediction(_model(g.num_nodes), g, split, epochs=2, patience=0)
 
 
 def test_validation_messages():
