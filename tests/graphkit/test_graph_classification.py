@@ -53,3 +53,24 @@ def test_hyperdrop_drops_edges_before_every_conv_but_the_last(monkeypatch):
     for name, ratio in (("MUTAG", None), ("NCI1", None), ("MUTAG", 0.3)):
         gc.cross_validate(name, "hyperdrop", max_folds=1, edge_ratio=ratio)
     assert got == [0.9, gc.DEFAULT_EDGE_RATIO, 0.3]
+
+
+def test_paired_comparison_with_the_best_baseline():
+    import numpy as np
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    acc = {m: rng.uniform(0.5, 0.9, 20) for m in ("mean", "sum", "histograph")}
+    acc["sum"] += 0.2  # the best baseline
+    res = {f"MUTAG/{m}": [{"seed": i // 10, "fold": i % 10, "test_acc": float(a)} for i, a in enumerate(v)]
+           for m, v in acc.items()}
+    res["MUTAG/histograph"] = res["MUTAG/histograph"][::-1]  # pairing goes by (seed, fold), not order
+    (r,) = gc.paired_vs_best_baseline(res, "MUTAG")
+    d = 100 * (acc["histograph"] - acc["sum"])
+    assert r["baseline"] == "sum" and r["n"] == 20
+    assert r["diff"] == pytest.approx(d.mean())
+    lo, hi = stats.t.interval(0.95, 19, loc=d.mean(), scale=stats.sem(d))
+    assert (r["ci_low"], r["ci_high"]) == (pytest.approx(lo), pytest.approx(hi))
+    assert r["p"] == pytest.approx(stats.ttest_rel(acc["histograph"], acc["sum"]).pvalue)
+    assert gc.paired_vs_best_baseline(res, "PROTEINS") == []
+    assert gc.paired_vs_best_baseline({k: v for k, v in res.items() if "histograph" not in k}, "MUTAG") == []
