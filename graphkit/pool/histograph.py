@@ -1,26 +1,32 @@
-"""HISTOGRAPH readout: attention over every node's activation history, then over nodes.
+"""HISTOGRAPH readout: a layer-wise filter over every node's activation history, then
+self-attention over the nodes.
 
 A stack of L message-passing layers produces, for every node v, a history
 ``h_v^(0), ..., h_v^(L)`` (the input embedding and each layer's output). Standard readouts
 pool only ``h_v^(L)``; HISTOGRAPH keeps the whole trajectory and reads it out in two
-attention stages:
+stages (the paper's Algorithm 1):
 
-    t_v^(l) = W_in^(l) h_v^(l) + p_l                          (layer tokens + layer position)
-    z_v     = LN( t_v^(L) + sum_l softmax_l( <q(t_v^(L)), k(t_v^(l))> / sqrt(d) ) v(t_v^(l)) )
-                                                              (layer-wise attention, per head)
-    g       = sum_{v in G} softmax_{v in G}( <s, k'(z_v)> / sqrt(d) ) v'(z_v)
-                                                              (node-wise attention, per head)
-    out     = W_out g
+    x~_v^(l) = W^(l) h_v^(l) + P_l                 (per-layer projection + sinusoidal layer code)
+    s_v^(l)  = <W_Q x~_v^(L), W_K x~_v^(l)> / sqrt(d)     (the last layer queries every layer)
+    c_l      = mean_{v in G} s_v^(l)               (one score per layer for the whole graph)
+    a_l      = c_l / sum_l' c_l'                   (divide-by-sum: a signed filter summing to 1)
+    H_v      = sum_l a_l x~_v^(l)                  (layer-wise stage: one filter for all nodes)
+    Z        = LN( H + MHSA(H, H, H) )             (node-wise stage: self-attention among the
+                                                    nodes of each graph, residual, LayerNorm)
+    out      = W_out mean_{v in G} Z_v
 
-The layer-wise stage lets each node choose, from its own trajectory, the depths that carry
-information (the last layer is the query, so an over-smoothed final state can still pick
-an early, discriminative one); the node-wise stage is attention pooling with a learned seed
-query ``s`` per head, so nodes are weighted by their refined history. Both stages are
-permutation invariant over the nodes of a graph and independent across graphs of a batch.
+The layer weights are shared by all nodes of a graph ("unified") and are not a softmax:
+dividing the raw scores by their sum lets a layer get a negative weight, so the readout
+can act as a difference filter across depths (e.g. subtract an over-smoothed state).
+Values are the layer tokens themselves (no value projection). The node-wise stage is
+multi-head self-attention restricted to each graph, so graphs in a batch stay independent
+and everything is permutation invariant over a graph's nodes.
 
 Paper: Y. Galron, H. Sinai, H. Maron, M. Eliasof, *Learning from Historical Activations in
 Graph Neural Networks*, ICLR 2026 (arXiv:2601.01123; reference code
-YanivDorGalron/HISTOGRAPH). This is a re-implementation from the paper's description.
+YanivDorGalron/HISTOGRAPH). Re-implemented from the paper's equations; the mean of the
+scores is taken per graph (the paper's notation averages over the nodes of the batch, which
+would make a graph's vector depend on the other graphs of its batch).
 """
 
 from __future__ import annotations
@@ -61,18 +67,44 @@ def segment_softmax(scores: torch.Tensor, index: torch.Tensor, num_segments: int
     return e / den[index]
 
 
+def sinusoidal_positions(num_positions: int, dim: int) -> torch.Tensor:
+    """Transformer position codes: P[l, 2k] = sin(l / 10000^(2k/dim)), P[l, 2k+1] = cos(same)."""
+    pos = torch.arange(num_positions, dtype=torch.float32).unsqueeze(1)
+    freq = torch.exp(-math.log(10000.0) * torch.arange(0, dim, 2, dtype=torch.float32) / dim)
+    p = torch.zeros(num_positions, dim)
+    p[:, 0::2] = torch.sin(pos * freq)
+    p[:, 1::2] = torch.cos(pos * freq[: dim // 2])
+    return p
+
+
+def graph_pairs(batch: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """All ordered (query, key) node pairs within each graph, for nodes sorted by ``batch``.
+
+    Returns ``(i, j)`` int64 (P,), P = sum over graphs of n_g^2, grouped by ``i``.
+    """
+    counts = torch.bincount(batch, minlength=size)
+    ptr = torch.cumsum(counts, 0) - counts                       # first node of each graph
+    per_node = counts[batch]                                     # keys of every query
+    i = torch.repeat_interleave(torch.arange(batch.numel(), device=batch.device), per_node)
+    block = torch.cumsum(per_node, 0) - per_node                 # first pair of each query
+    j = ptr[batch][i] + torch.arange(i.numel(), device=batch.device) - block[i]
+    return i, j
+
+
 class HistoGraphReadout(nn.Module):
     """HISTOGRAPH readout over the activation history of a GNN stack.
 
     Args:
         in_channels: feature size of every history entry (int), or one size per entry
             (sequence of ``num_layers`` ints) when the layers differ in width.
-        hidden_channels: attention width d (divisible by ``heads``).
+        hidden_channels: token width d (divisible by ``heads``).
         out_channels: size of the graph vector (default ``hidden_channels``).
         num_layers: the largest history length L+1 the readout accepts (number of layer
-            position embeddings); shorter histories use the first positions.
-        heads: attention heads of both stages.
-        dropout: dropout on the attention weights.
+            position codes); shorter histories use the first positions.
+        heads: heads of the node-wise self-attention.
+        dropout: dropout on the node-wise attention weights.
+        eps: the divide-by-sum denominator is kept at least ``eps`` away from 0 (its sign
+            kept), so a graph whose layer scores sum to ~0 gets large but finite weights.
 
     Forward:
         xs: list of L+1 tensors ``(N, F_l)`` (e.g. the input embedding and each conv's
@@ -81,15 +113,16 @@ class HistoGraphReadout(nn.Module):
         size: number of graphs B (default ``batch.max() + 1``).
 
     Returns:
-        ``(B, out_channels)`` graph vectors. ``layer_attention`` (N, heads, L+1) of the last
-        call is kept on the module for inspection.
+        ``(B, out_channels)`` graph vectors; a graph without nodes gets ``out(0)``.
+        ``layer_attention`` (B, L+1), each graph's layer weights a_l of the last call (rows
+        sum to 1; entries may be negative), is kept on the module for inspection.
 
     Raises:
         ValueError / TypeError: malformed history, mismatched widths or too long a history.
     """
 
     def __init__(self, in_channels: int | Sequence[int], hidden_channels: int = 64, out_channels: int | None = None,
-                 num_layers: int = 64, heads: int = 4, dropout: float = 0.0):
+                 num_layers: int = 64, heads: int = 4, dropout: float = 0.0, eps: float = 1e-6):
         super().__init__()
         if hidden_channels % heads:
             raise ValueError(f"hidden_channels ({hidden_channels}) must be divisible by heads ({heads})")
@@ -100,15 +133,13 @@ class HistoGraphReadout(nn.Module):
             self.in_channels = tuple(int(c) for c in in_channels)
             num_layers = len(self.in_channels)
             self.proj = nn.ModuleList([nn.Linear(c, hidden_channels) for c in self.in_channels])
-        self.hidden_channels, self.heads, self.num_layers = hidden_channels, heads, num_layers
+        self.hidden_channels, self.heads, self.num_layers, self.eps = hidden_channels, heads, num_layers, eps
         self.out_channels = out_channels or hidden_channels
         d = hidden_channels
-        self.layer_pos = nn.Parameter(torch.empty(num_layers, d))
-        self.q, self.k, self.v = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
-        self.norm1 = nn.LayerNorm(d)
-        self.seed = nn.Parameter(torch.empty(heads, d // heads))
-        self.k2, self.v2 = nn.Linear(d, d), nn.Linear(d, d)
-        self.norm2 = nn.LayerNorm(d)
+        self.register_buffer("layer_pos", sinusoidal_positions(num_layers, d), persistent=False)
+        self.q, self.k = nn.Linear(d, d), nn.Linear(d, d)
+        self.q2, self.k2, self.v2, self.o2 = (nn.Linear(d, d) for _ in range(4))
+        self.norm = nn.LayerNorm(d)
         self.out = nn.Linear(d, self.out_channels)
         self.dropout = nn.Dropout(dropout)
         self.layer_attention: torch.Tensor | None = None
@@ -118,8 +149,6 @@ class HistoGraphReadout(nn.Module):
         for m in self.modules():
             if isinstance(m, (nn.Linear, nn.LayerNorm)) and m is not self:
                 m.reset_parameters()
-        nn.init.normal_(self.layer_pos, std=0.02)
-        nn.init.normal_(self.seed, std=1.0 / math.sqrt(self.hidden_channels // self.heads))
 
     def _tokens(self, xs: list[torch.Tensor]) -> torch.Tensor:
         if len(xs) > self.num_layers:
@@ -136,6 +165,28 @@ class HistoGraphReadout(nn.Module):
         projs = self.proj if isinstance(self.in_channels, tuple) else [self.proj[0]] * len(xs)
         return torch.stack([p(h) for p, h in zip(projs, xs)], dim=1) + self.layer_pos[: len(xs)]
 
+    def layer_weights(self, t: torch.Tensor, batch: torch.Tensor, size: int) -> torch.Tensor:
+        """(B, L) divide-by-sum layer weights of every graph from the tokens t (N, L, d)."""
+        n, L, d = t.shape
+        s = torch.einsum("nd,nld->nl", self.q(t[:, -1]), self.k(t)) / math.sqrt(d)
+        c = t.new_zeros(size, L).index_add_(0, batch, s)
+        c = c / torch.bincount(batch, minlength=size).clamp(min=1).unsqueeze(1).to(t.dtype)
+        den = c.sum(1, keepdim=True)
+        sign = torch.where(den < 0, -1.0, 1.0).to(t.dtype)
+        den = torch.where(den.abs() < self.eps, sign * self.eps, den)
+        return c / den
+
+    def node_attention(self, h: torch.Tensor, batch: torch.Tensor, size: int) -> torch.Tensor:
+        """Multi-head self-attention among the nodes of each graph (nodes sorted by graph)."""
+        n, d = h.shape
+        H, dh = self.heads, d // self.heads
+        i, j = graph_pairs(batch, size)
+        q, k, v = self.q2(h).view(n, H, dh), self.k2(h).view(n, H, dh), self.v2(h).view(n, H, dh)
+        score = (q[i] * k[j]).sum(-1) / math.sqrt(dh)                 # (P, H)
+        att = self.dropout(segment_softmax(score, i, n))
+        z = h.new_zeros(n, H, dh).index_add_(0, i, att.unsqueeze(-1) * v[j])
+        return self.o2(z.reshape(n, d))
+
     def forward(self, xs, batch: torch.Tensor | None = None, size: int | None = None) -> torch.Tensor:
         xs = _check_history(xs)
         n = xs[0].shape[0]
@@ -145,24 +196,19 @@ class HistoGraphReadout(nn.Module):
             raise ValueError(f"batch must have shape ({n},), got {tuple(batch.shape)}")
         if size is None:
             size = int(batch.max()) + 1 if n else 0
-        t = self._tokens(xs)                                    # (N, L, d)
-        N, L, d = t.shape
-        H, dh = self.heads, d // self.heads
-        # stage 1: layer-wise attention, the node's last state is the query
-        q = self.q(t[:, -1]).view(N, H, 1, dh)
-        k = self.k(t).view(N, L, H, dh).transpose(1, 2)          # (N, H, L, dh)
-        v = self.v(t).view(N, L, H, dh).transpose(1, 2)
-        att = torch.softmax((q @ k.transpose(-1, -2)) / math.sqrt(dh), dim=-1)   # (N, H, 1, L)
-        self.layer_attention = att.squeeze(2).detach()
-        z = (self.dropout(att) @ v).reshape(N, d)
-        z = self.norm1(t[:, -1] + z)
-        # stage 2: node-wise attention pooling with a learned seed per head
-        k2 = self.k2(z).view(N, H, dh)
-        score = (k2 * self.seed).sum(-1) / math.sqrt(dh)         # (N, H)
-        alpha = self.dropout(segment_softmax(score, batch, size))
-        v2 = self.v2(z).view(N, H, dh) * alpha.unsqueeze(-1)
-        g = torch.zeros(size, H, dh, dtype=z.dtype, device=z.device).index_add_(0, batch, v2).reshape(size, d)
-        return self.out(self.norm2(g))
+        if n and bool((batch[1:] < batch[:-1]).any()):                # group the nodes by graph
+            order = torch.sort(batch, stable=True).indices
+            xs, batch = [x[order] for x in xs], batch[order]
+        t = self._tokens(xs)                                          # (N, L, d)
+        # stage 1: one signed filter over the layers per graph, from the last layer's queries
+        a = self.layer_weights(t, batch, size)                        # (B, L)
+        self.layer_attention = a.detach()
+        h = torch.einsum("nl,nld->nd", a[batch], t)
+        # stage 2: self-attention among each graph's nodes, residual + LayerNorm, mean
+        z = self.norm(h + self.node_attention(h, batch, size))
+        g = z.new_zeros(size, z.shape[1]).index_add_(0, batch, z)
+        g = g / torch.bincount(batch, minlength=size).clamp(min=1).unsqueeze(1).to(z.dtype)
+        return self.out(g)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, hidden={self.hidden_channels}, "

@@ -15,41 +15,41 @@ from graphkit.pool import HistoGraphReadout, segment_softmax  # noqa: E402
 
 
 def _reference(m: HistoGraphReadout, xs, batch, size):
-    """The readout's equations with explicit loops over nodes, heads and graphs (float64)."""
+    """The paper's equations with explicit loops over graphs, nodes, layers and heads (float64)."""
     P = {k: v.detach().double().numpy() for k, v in m.state_dict().items()}
     lin = lambda name, a: a @ P[f"{name}.weight"].T + P[f"{name}.bias"]  # noqa: E731
-
-    def ln(a, name):
-        mu, var = a.mean(-1, keepdims=True), a.var(-1, keepdims=True)
-        return (a - mu) / np.sqrt(var + 1e-5) * P[f"{name}.weight"] + P[f"{name}.bias"]
-
-    H, d = m.heads, m.hidden_channels
+    d, H = m.hidden_channels, m.heads
     dh = d // H
     xs = [x.double().numpy() for x in xs]
     L = len(xs)
-    z = []
-    for v in range(xs[0].shape[0]):
-        t = np.stack([lin("proj.0", xs[l][v]) + P["layer_pos"][l] for l in range(L)])
-        q, k, val = lin("q", t[-1]), lin("k", t), lin("v", t)
-        out = np.zeros(d)
-        for h in range(H):
-            s = slice(h * dh, (h + 1) * dh)
-            a = np.array([q[s] @ k[l, s] for l in range(L)]) / math.sqrt(dh)
-            a = np.exp(a - a.max()) / np.exp(a - a.max()).sum()
-            out[s] = sum(a[l] * val[l, s] for l in range(L))
-        z.append(ln(t[-1] + out, "norm1"))
-    z = np.stack(z)
-    g = np.zeros((size, d))
+    pos = np.array([[math.sin(l / 10000 ** (2 * (c // 2) / d)) if c % 2 == 0 else
+                     math.cos(l / 10000 ** (2 * (c // 2) / d)) for c in range(d)] for l in range(L)])
     b = batch.numpy()
+    out, weights = [], []
     for gi in range(size):
-        zs = z[b == gi]
-        k, val = lin("k2", zs), lin("v2", zs)
-        for h in range(H):
-            s = slice(h * dh, (h + 1) * dh)
-            sc = k[:, s] @ P["seed"][h] / math.sqrt(dh)
-            a = np.exp(sc - sc.max()) / np.exp(sc - sc.max()).sum()
-            g[gi, s] = a @ val[:, s]
-    return lin("out", ln(g, "norm2"))
+        nodes = np.flatnonzero(b == gi)
+        t = np.stack([[lin("proj.0", xs[l][v]) + pos[l] for l in range(L)] for v in nodes])  # (n, L, d)
+        c = np.zeros(L)
+        for r in range(len(nodes)):
+            q = lin("q", t[r, -1])
+            for l in range(L):
+                c[l] += q @ lin("k", t[r, l]) / math.sqrt(d) / len(nodes)
+        a = c / c.sum()
+        weights.append(a)
+        h = np.stack([sum(a[l] * t[r, l] for l in range(L)) for r in range(len(nodes))])
+        q, k, v = lin("q2", h), lin("k2", h), lin("v2", h)
+        att = np.zeros_like(h)
+        for r in range(len(nodes)):
+            for hh in range(H):
+                sl = slice(hh * dh, (hh + 1) * dh)
+                sc = np.array([q[r, sl] @ k[u, sl] for u in range(len(nodes))]) / math.sqrt(dh)
+                w = np.exp(sc - sc.max()) / np.exp(sc - sc.max()).sum()
+                att[r, sl] = w @ v[:, sl]
+        z = h + lin("o2", att)
+        mu, var = z.mean(-1, keepdims=True), z.var(-1, keepdims=True)
+        z = (z - mu) / np.sqrt(var + 1e-5) * P["norm.weight"] + P["norm.bias"]
+        out.append(lin("out", z.mean(0)))
+    return np.stack(out), np.stack(weights)
 
 
 def test_matches_loop_reference_on_mutag():
@@ -58,10 +58,25 @@ def test_matches_loop_reference_on_mutag():
     xs = [b.x, torch.relu(b.x @ torch.randn(7, 7)), torch.tanh(b.x @ torch.randn(7, 7))]
     m = HistoGraphReadout(7, 8, 3, num_layers=5, heads=2).eval()
     got = m(xs, b.batch).detach().double().numpy()
-    np.testing.assert_allclose(got, _reference(m, xs, b.batch, b.num_graphs), atol=1e-4)
+    want, weights = _reference(m, xs, b.batch, b.num_graphs)
+    np.testing.assert_allclose(got, want, atol=1e-4)
     att = m.layer_attention
-    assert att.shape == (b.num_nodes, 2, 3)
-    torch.testing.assert_close(att.sum(-1), torch.ones(b.num_nodes, 2))
+    assert att.shape == (b.num_graphs, 3)
+    np.testing.assert_allclose(att.double().numpy(), weights, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(att.sum(-1), torch.ones(b.num_graphs))
+
+
+def test_nodes_need_not_be_grouped_by_graph():
+    b = Batch.from_data_list(load_tu("MUTAG")[:3])
+    torch.manual_seed(1)
+    xs = [b.x, torch.relu(b.x @ torch.randn(7, 7))]
+    m = HistoGraphReadout(7, 8, 3, heads=2).eval()
+    perm = torch.randperm(b.num_nodes)  # interleaves the graphs' nodes
+    torch.testing.assert_close(m([x[perm] for x in xs], b.batch[perm], 3), m(xs, b.batch, 3))
+    # an empty graph in the batch gets out(0) and leaves the others unchanged
+    got = m(xs, b.batch + (b.batch > 0).long(), 4)
+    torch.testing.assert_close(got[[0, 2, 3]], m(xs, b.batch, 3))
+    torch.testing.assert_close(got[1], m.out.bias)
 
 
 def test_segment_softmax_matches_loop():
