@@ -17,7 +17,7 @@ width ``--hidden`` (ReLU, batch norm); they differ only in how the graph vector 
   topk, sag   conv / TopKPooling (SAGPooling) ratio 0.5 after every conv, mean||max
               readout summed over the hierarchy (Cangea et al. / Lee et al. architecture)
   gmt         PyG GraphMultisetTransformer on the last layer
-  histograph  graphkit.pool.HistoGraphReadout over every layer's output
+  histograph  graphkit.pool.HistoGraphReadout over every layer's output (``--layer-weighting``)
   hyperdrop   graphkit.pool.HyperDrop after every conv but the last (EHGNN's Model_HyperDrop):
               each drops edges of the graph the next conv runs on, its learned edge
               features feed the next HyperDrop; max||mean||sum of the nodes summed over
@@ -87,6 +87,7 @@ class GraphClassifier(nn.Module):
         edge_channels: edge feature size (used by ``hyperdrop``).
         dropout: dropout in the head.
         edge_ratio: fraction of the edges each HyperDrop keeps (``hyperdrop``).
+        layer_weighting: HistoGraphReadout's layer weights, "sum" or "softmax" (``histograph``).
 
     Forward: ``data`` (a PyG Batch with x, edge_index, batch) -> ``(B, C)`` logits;
     ``embed(data)`` -> ``(B, hidden)`` graph vectors.
@@ -94,7 +95,7 @@ class GraphClassifier(nn.Module):
 
     def __init__(self, in_channels: int, num_classes: int, model: str = "mean", hidden: int = 64,
                  num_layers: int = 3, edge_channels: int = 0, dropout: float = 0.5,
-                 edge_ratio: float = DEFAULT_EDGE_RATIO):
+                 edge_ratio: float = DEFAULT_EDGE_RATIO, layer_weighting: str = "sum"):
         super().__init__()
         from torch_geometric.nn import SAGPooling, TopKPooling
         from torch_geometric.nn.aggr import GraphMultisetTransformer
@@ -115,7 +116,8 @@ class GraphClassifier(nn.Module):
         elif model == "histograph":
             from graphkit.pool import HistoGraphReadout
 
-            self.readout = HistoGraphReadout(hidden, hidden, hidden, num_layers=num_layers + 1, heads=4)
+            self.readout = HistoGraphReadout(hidden, hidden, hidden, num_layers=num_layers + 1, heads=4,
+                                             layer_weighting=layer_weighting)
         elif model == "hyperdrop":
             from graphkit.pool import HyperDrop
 
@@ -202,7 +204,8 @@ def _evaluate(model, loader) -> tuple[float, float]:
 
 def run_fold(graphs: list, train_idx, test_idx, model_name: str, seed: int, epochs: int = 100,
              hidden: int = 64, num_layers: int = 3, lr: float = 1e-3, batch_size: int = 64,
-             contrastive: float = 0.1, edge_ratio: float = DEFAULT_EDGE_RATIO, verbose: bool = False) -> dict:
+             contrastive: float = 0.1, edge_ratio: float = DEFAULT_EDGE_RATIO, layer_weighting: str = "sum",
+             verbose: bool = False) -> dict:
     """Train on ``train_idx`` (10% held out for selection), test on ``test_idx``.
 
     Returns ``{'test_acc', 'val_acc', 'best_epoch', 'seconds', 'graphs_per_s'}``.
@@ -219,7 +222,8 @@ def run_fold(graphs: list, train_idx, test_idx, model_name: str, seed: int, epoc
     test_loader = DataLoader([graphs[i] for i in test_idx], batch_size=256)
     ea = graphs[0].edge_attr
     model = GraphClassifier(graphs[0].x.shape[1], int(y.max()) + 1, model_name, hidden, num_layers,
-                            edge_channels=0 if ea is None else ea.shape[1], edge_ratio=edge_ratio)
+                            edge_channels=0 if ea is None else ea.shape[1], edge_ratio=edge_ratio,
+                            layer_weighting=layer_weighting)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     best = (-1.0, np.inf, 0.0, 0)
     t0, seen = time.perf_counter(), 0
@@ -342,6 +346,8 @@ def main(argv=None) -> int:
     p.add_argument("--contrastive", type=float, default=0.1, help="weight of SupCon + InfoNCE (rpn)")
     p.add_argument("--edge-ratio", type=float, default=None,
                    help="edges kept by each HyperDrop (hyperdrop; default per dataset, see the text above)")
+    p.add_argument("--layer-weighting", default="sum", choices=("sum", "softmax"),
+                   help="histograph: the paper's divide-by-sum layer weights, or softmax (its ablation)")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--json", default=None, help="write every per-fold result to this file")
     p.add_argument("--plot", default=None, help="write a bar chart PNG here")
@@ -362,7 +368,8 @@ def main(argv=None) -> int:
         for m in models:
             rows = cross_validate(d, m, a.seeds, a.folds, a.max_folds, epochs=a.epochs, hidden=a.hidden,
                                   num_layers=a.layers, lr=a.lr, batch_size=a.batch_size,
-                                  contrastive=a.contrastive, edge_ratio=a.edge_ratio, verbose=a.verbose)
+                                  contrastive=a.contrastive, edge_ratio=a.edge_ratio,
+                                  layer_weighting=a.layer_weighting, verbose=a.verbose)
             results[f"{d}/{m}"] = rows
             mean, std = summarize(rows)
             print(f"{d:12s} {m:11s} {mean:7.2f} +- {std:5.2f} {len(rows):5d} "

@@ -105,6 +105,11 @@ class HistoGraphReadout(nn.Module):
         dropout: dropout on the node-wise attention weights.
         eps: the divide-by-sum denominator is kept at least ``eps`` away from 0 (its sign
             kept), so a graph whose layer scores sum to ~0 gets large but finite weights.
+        layer_weighting: ``"sum"`` (the paper: a_l = c_l / sum c) or ``"softmax"``
+            (a_l = softmax_l c_l, the paper's "w/o division by sum" ablation). Divide-by-sum
+            is unbounded: when a graph's scores nearly cancel, its weights explode (on
+            ENZYMES, max |a_l| reached ~5000 in training, and accuracy fell), while softmax
+            keeps them in (0, 1).
 
     Forward:
         xs: list of L+1 tensors ``(N, F_l)`` (e.g. the input embedding and each conv's
@@ -122,8 +127,12 @@ class HistoGraphReadout(nn.Module):
     """
 
     def __init__(self, in_channels: int | Sequence[int], hidden_channels: int = 64, out_channels: int | None = None,
-                 num_layers: int = 64, heads: int = 4, dropout: float = 0.0, eps: float = 1e-6):
+                 num_layers: int = 64, heads: int = 4, dropout: float = 0.0, eps: float = 1e-6,
+                 layer_weighting: str = "sum"):
         super().__init__()
+        if layer_weighting not in ("sum", "softmax"):
+            raise ValueError(f"layer_weighting must be 'sum' or 'softmax', got {layer_weighting!r}")
+        self.layer_weighting = layer_weighting
         if hidden_channels % heads:
             raise ValueError(f"hidden_channels ({hidden_channels}) must be divisible by heads ({heads})")
         if isinstance(in_channels, int):
@@ -166,11 +175,13 @@ class HistoGraphReadout(nn.Module):
         return torch.stack([p(h) for p, h in zip(projs, xs)], dim=1) + self.layer_pos[: len(xs)]
 
     def layer_weights(self, t: torch.Tensor, batch: torch.Tensor, size: int) -> torch.Tensor:
-        """(B, L) divide-by-sum layer weights of every graph from the tokens t (N, L, d)."""
+        """(B, L) layer weights of every graph (divide-by-sum or softmax of the mean scores)."""
         n, L, d = t.shape
         s = torch.einsum("nd,nld->nl", self.q(t[:, -1]), self.k(t)) / math.sqrt(d)
         c = t.new_zeros(size, L).index_add_(0, batch, s)
         c = c / torch.bincount(batch, minlength=size).clamp(min=1).unsqueeze(1).to(t.dtype)
+        if self.layer_weighting == "softmax":
+            return torch.softmax(c, 1)
         den = c.sum(1, keepdim=True)
         sign = torch.where(den < 0, -1.0, 1.0).to(t.dtype)
         den = torch.where(den.abs() < self.eps, sign * self.eps, den)

@@ -74,3 +74,13 @@ def test_paired_comparison_with_the_best_baseline():
     assert r["p"] == pytest.approx(stats.ttest_rel(acc["histograph"], acc["sum"]).pvalue)
     assert gc.paired_vs_best_baseline(res, "PROTEINS") == []
     assert gc.paired_vs_best_baseline({k: v for k, v in res.items() if "histograph" not in k}, "MUTAG") == []
+
+
+def test_runner_passes_the_histograph_layer_weighting(monkeypatch):
+    assert gc.GraphClassifier(7, 2, "histograph", hidden=16).readout.layer_weighting == "sum"
+    got = []
+    monkeypatch.setattr(gc, "run_fold", lambda *a, layer_weighting, **kw: got.append(layer_weighting) or
+                        {"test_acc": 1.0, "seconds": 1.0, "graphs_per_s": 1.0})
+    assert gc.main(["--dataset", "MUTAG", "--model", "histograph", "--max-folds", "1",
+                    "--layer-weighting", "softmax"]) == 0
+    assert got == ["softmax"]

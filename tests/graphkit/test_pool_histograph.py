@@ -25,7 +25,7 @@ def _reference(m: HistoGraphReadout, xs, batch, size):
     pos = np.array([[math.sin(l / 10000 ** (2 * (c // 2) / d)) if c % 2 == 0 else
                      math.cos(l / 10000 ** (2 * (c // 2) / d)) for c in range(d)] for l in range(L)])
     b = batch.numpy()
-    out, weights = [], []
+    out, weights, scores = [], [], []
     for gi in range(size):
         nodes = np.flatnonzero(b == gi)
         t = np.stack([[lin("proj.0", xs[l][v]) + pos[l] for l in range(L)] for v in nodes])  # (n, L, d)
@@ -36,6 +36,7 @@ def _reference(m: HistoGraphReadout, xs, batch, size):
                 c[l] += q @ lin("k", t[r, l]) / math.sqrt(d) / len(nodes)
         a = c / c.sum()
         weights.append(a)
+        scores.append(c)
         h = np.stack([sum(a[l] * t[r, l] for l in range(L)) for r in range(len(nodes))])
         q, k, v = lin("q2", h), lin("k2", h), lin("v2", h)
         att = np.zeros_like(h)
@@ -49,7 +50,7 @@ def _reference(m: HistoGraphReadout, xs, batch, size):
         mu, var = z.mean(-1, keepdims=True), z.var(-1, keepdims=True)
         z = (z - mu) / np.sqrt(var + 1e-5) * P["norm.weight"] + P["norm.bias"]
         out.append(lin("out", z.mean(0)))
-    return np.stack(out), np.stack(weights)
+    return np.stack(out), np.stack(weights), np.stack(scores)
 
 
 def test_matches_loop_reference_on_mutag():
@@ -58,12 +59,26 @@ def test_matches_loop_reference_on_mutag():
     xs = [b.x, torch.relu(b.x @ torch.randn(7, 7)), torch.tanh(b.x @ torch.randn(7, 7))]
     m = HistoGraphReadout(7, 8, 3, num_layers=5, heads=2).eval()
     got = m(xs, b.batch).detach().double().numpy()
-    want, weights = _reference(m, xs, b.batch, b.num_graphs)
+    want, weights, _ = _reference(m, xs, b.batch, b.num_graphs)
     np.testing.assert_allclose(got, want, atol=1e-4)
     att = m.layer_attention
     assert att.shape == (b.num_graphs, 3)
     np.testing.assert_allclose(att.double().numpy(), weights, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(att.sum(-1), torch.ones(b.num_graphs))
+
+
+def test_softmax_layer_weighting():
+    b = Batch.from_data_list(load_tu("MUTAG")[:3])
+    torch.manual_seed(2)
+    xs = [b.x, torch.relu(b.x @ torch.randn(7, 7)), torch.tanh(b.x @ torch.randn(7, 7))]
+    soft = HistoGraphReadout(7, 8, 3, heads=2, layer_weighting="softmax").eval()
+    soft(xs, b.batch)
+    _, _, c = _reference(soft, xs, b.batch, 3)  # the graphs' mean layer scores
+    want = np.exp(c - c.max(1, keepdims=True))
+    np.testing.assert_allclose(soft.layer_attention.double().numpy(), want / want.sum(1, keepdims=True),
+                               rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="layer_weighting"):
+        HistoGraphReadout(7, 8, layer_weighting="max")
 
 
 def test_nodes_need_not_be_grouped_by_graph():
