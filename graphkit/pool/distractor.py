@@ -63,9 +63,9 @@ class _MeanPool(nn.Module):
         self.lin = nn.Linear(d, c)
 
     def forward(self, x, batch, size):
-        s = torch.zeros(size, x.shape[1], dtype=x.dtype).index_add_(0, batch, x)
-        n = torch.bincount(batch, minlength=size).clamp(min=1).unsqueeze(1)
-        return self.lin(s / n)
+        from torch_geometric.nn import global_mean_pool
+
+        return self.lin(global_mean_pool(x, batch, size))
 
 
 class _Glot(nn.Module):

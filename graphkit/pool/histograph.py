@@ -176,10 +176,10 @@ class HistoGraphReadout(nn.Module):
 
     def layer_weights(self, t: torch.Tensor, batch: torch.Tensor, size: int) -> torch.Tensor:
         """(B, L) layer weights of every graph (divide-by-sum or softmax of the mean scores)."""
-        n, L, d = t.shape
-        s = torch.einsum("nd,nld->nl", self.q(t[:, -1]), self.k(t)) / math.sqrt(d)
-        c = t.new_zeros(size, L).index_add_(0, batch, s)
-        c = c / torch.bincount(batch, minlength=size).clamp(min=1).unsqueeze(1).to(t.dtype)
+        from torch_geometric.nn import global_mean_pool
+
+        s = torch.einsum("nd,nld->nl", self.q(t[:, -1]), self.k(t)) / math.sqrt(t.shape[2])
+        c = global_mean_pool(s, batch, size)                          # (B, L) mean over each graph
         if self.layer_weighting == "softmax":
             return torch.softmax(c, 1)
         den = c.sum(1, keepdim=True)
@@ -216,10 +216,10 @@ class HistoGraphReadout(nn.Module):
         self.layer_attention = a.detach()
         h = torch.einsum("nl,nld->nd", a[batch], t)
         # stage 2: self-attention among each graph's nodes, residual + LayerNorm, mean
+        from torch_geometric.nn import global_mean_pool
+
         z = self.norm(h + self.node_attention(h, batch, size))
-        g = z.new_zeros(size, z.shape[1]).index_add_(0, batch, z)
-        g = g / torch.bincount(batch, minlength=size).clamp(min=1).unsqueeze(1).to(z.dtype)
-        return self.out(g)
+        return self.out(global_mean_pool(z, batch, size))
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, hidden={self.hidden_channels}, "
