@@ -30,6 +30,7 @@ from native.device import numba_cuda
 cuda = numba_cuda()
 
 LANES = 32
+PROW = LANES + 1  # padded row of the partial-sum tile (a literal: shared shapes must be constants)
 MAX_EF = 512  # beam width limit of the GPU search (shared-memory list size)
 HASH = 2048  # visited-hash slots per query (power of two)
 PROBES = 16
@@ -85,7 +86,7 @@ def kernel(Q, X, L0, c0, U, cu, offs, ep_node, top, k, ef, metric, mask, use_mas
     Rd = cuda.shared.array(MAX_EF, float32)
     Ri = cuda.shared.array(MAX_EF, int32)
     Rx = cuda.shared.array(MAX_EF, uint8)
-    P = cuda.shared.array((64, LANES + 1), float32)  # partial sums, one row a link
+    P = cuda.shared.array((64, PROW), float32)  # partial sums, one row a link
     nb = cuda.shared.array(64, int32)
     fl = cuda.shared.array(64, int32)
     st = cuda.shared.array(4, int32)  # 0: current node, 1: list size, 2: result size, 3: flag

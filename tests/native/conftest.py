@@ -13,4 +13,5 @@ def torch_device(request, monkeypatch):
     if request.param == "torch":
         monkeypatch.setattr(dev, "device_of", lambda *a: dev.CUDA if any(torch.is_tensor(x) for x in a) else dev.CPU)
         monkeypatch.setattr(dev, "cuda_available", lambda: True)
-    return torch.device(request.param if request.param == "cuda" else "cpu")
+    # the current CUDA device by index: tensors report 'cuda:0', and torch.device('cuda') != 'cuda:0'
+    return torch.device("cuda", torch.cuda.current_device()) if request.param == "cuda" else torch.device("cpu")
