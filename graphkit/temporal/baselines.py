@@ -68,21 +68,34 @@ class PyGTGN(nn.Module):
         self.graph = None
         self.reset_state()
 
+    def _apply(self, fn, *args, **kwargs):
+        # LastNeighborLoader holds plain tensors (not buffers): move them with the module
+        super()._apply(fn, *args, **kwargs)
+        dev = self.assoc.device
+        ld = self.loader
+        ld.neighbors, ld.e_id, ld._assoc = ld.neighbors.to(dev), ld.e_id.to(dev), ld._assoc.to(dev)
+        self._log_t, self._log_msg = self._log_t.to(dev), self._log_msg.to(dev)
+        if self.graph is not None:
+            self._t, self._msg = self._t.to(dev), self._msg.to(dev)
+        return self
+
     def reset_state(self) -> None:
         self.memory.reset_state()
         self.loader.reset_state()
         # LastNeighborLoader numbers inserted events 0, 1, ... since its reset: keep their
         # times and messages in that order
-        self._log_t = torch.zeros(0, dtype=torch.long)
-        self._log_msg = torch.zeros(0, self.msg_dim)
+        dev = self.assoc.device
+        self._log_t = torch.zeros(0, dtype=torch.long, device=dev)
+        self._log_msg = torch.zeros(0, self.msg_dim, device=dev)
 
     def set_graph(self, graph) -> None:
         self.graph = graph
-        self._t = torch.from_numpy(np.floor(np.asarray(graph.t, dtype=np.float64)).astype(np.int64))
+        dev = self.assoc.device
+        self._t = torch.from_numpy(np.floor(np.asarray(graph.t, dtype=np.float64)).astype(np.int64)).to(dev)
         if self.edge_dim:
-            self._msg = torch.from_numpy(np.asarray(graph.edge_attr, dtype=np.float32))
+            self._msg = torch.from_numpy(np.asarray(graph.edge_attr, dtype=np.float32)).to(dev)
         else:
-            self._msg = torch.ones(graph.num_events, 1)
+            self._msg = torch.ones(graph.num_events, 1, device=dev)
 
     def detach_state(self) -> None:
         self.memory.detach()
@@ -91,10 +104,11 @@ class PyGTGN(nn.Module):
         return None
 
     def forward(self, src, dst, t, neg_dst):
-        src, dst, neg = (torch.from_numpy(np.array(a, dtype=np.int64)) for a in (src, dst, neg_dst))
+        dev = self.assoc.device
+        src, dst, neg = (torch.from_numpy(np.array(a, dtype=np.int64)).to(dev) for a in (src, dst, neg_dst))
         n_id = torch.cat([src, dst, neg]).unique()
         n_id, edge_index, e_id = self.loader(n_id)
-        self.assoc[n_id] = torch.arange(n_id.size(0))
+        self.assoc[n_id] = torch.arange(n_id.size(0), device=dev)
         z, last_update = self.memory(n_id)
         z = self.gnn(z, last_update, edge_index, self._log_t[e_id], self._log_msg[e_id])
         pos = self.link_pred(z[self.assoc[src]], z[self.assoc[dst]]).squeeze(-1)
@@ -102,8 +116,9 @@ class PyGTGN(nn.Module):
         return pos, neg_out
 
     def observe(self, src, dst, t, eids) -> None:
-        eids = torch.as_tensor(np.asarray(eids), dtype=torch.long)
-        src, dst = torch.from_numpy(np.array(src, dtype=np.int64)), torch.from_numpy(np.array(dst, dtype=np.int64))
+        dev = self.assoc.device
+        eids = torch.as_tensor(np.asarray(eids), dtype=torch.long, device=dev)
+        src, dst = (torch.from_numpy(np.array(a, dtype=np.int64)).to(dev) for a in (src, dst))
         tt, msg = self._t[eids], self._msg[eids]
         self.memory.update_state(src, dst, tt, msg)
         self.loader.insert(src, dst)
