@@ -114,7 +114,7 @@ def bench_ncache(args):
     g, _ = _load(args)
     src, dst = np.asarray(g.src), np.asarray(g.dst)
     B = args.batch_size
-    devices = [("numba", "cpu"), ("torch", "cpu")] + ([("torch", "cuda")] if torch.cuda.is_available() else [])
+    devices = [("numba", "cpu"), ("torch", "cpu")] + ([("torch", "cuda"), ("cuda", "cuda")] if torch.cuda.is_available() else [])
     base = None
     print(f"{'backend':12s} {'events/s update':>16s} {'pairs/s lookup':>15s}")
     for backend, dev in devices:

@@ -10,8 +10,9 @@ w in N2(u), w = v, w in N1(v), w in N2(v)]`` (a distance encoding w.r.t. both en
 one probe per dictionary), which is encoded by an MLP, added to ``w``'s stored value,
 mean-pooled per side and decoded with the two self representations.
 
-The N-cache lookup/update kernels are in :mod:`native.kernels.nat` (Numba on the CPU); the
-torch implementation below runs the same semantics on any device (CUDA included).
+The N-cache lookup/update kernels are in :mod:`native.kernels.nat` (Numba on the CPU) and
+:mod:`native.kernels.nat_cuda` (numba.cuda, the default on a GPU); the torch implementation
+below runs the same semantics on any device (the fallback without numba-cuda).
 """
 
 from __future__ import annotations
@@ -77,6 +78,17 @@ def ncache_pair_features_torch(keys1, keys2, u, v):
     return keys, (feats & valid.unsqueeze(-1)).float()
 
 
+def _numba_cuda_usable() -> bool:
+    from native.device import cuda_available, numba_cuda
+
+    if not cuda_available():
+        return False
+    try:
+        return bool(numba_cuda().is_available())
+    except Exception:  # numba-cuda missing or no driver it can use
+        return False
+
+
 class NCache:
     """Per-node 1-hop and 2-hop neighbour dictionaries in fixed slot arrays (NAT's N-cache).
 
@@ -85,7 +97,10 @@ class NCache:
         dim: value width F. alpha: probability that a write replaces another key in an
             occupied slot (down-sampling; 1 = newest always wins). seed: of the draws.
         device: 'cpu' (numpy arrays, Numba kernels) or a torch device such as 'cuda' (torch
-            tensors, torch kernels). ``backend='torch'`` forces the torch path on the CPU.
+            tensors). backend: 'numba' (CPU), 'cuda' (the numba.cuda kernels of
+            :mod:`native.kernels.nat_cuda`: a batch update is three launches, a lookup one;
+            the default on a CUDA device) or 'torch' (torch ops, any device; the fallback
+            without numba-cuda).
 
     Attributes: keys1 (N, M1) int64 (-1 empty), vals1 (N, M1, F) float32, keys2 (N, M2),
         vals2 (N, M2, F).
@@ -101,13 +116,28 @@ class NCache:
         self.num_nodes, self.size1, self.size2, self.dim, self.alpha = int(num_nodes), int(size1), int(size2), int(dim), float(alpha)
         self.seed = seed
         dev = str(device)
-        self.backend = backend or ("numba" if dev == "cpu" else "torch")
-        if self.backend not in ("numba", "torch"):
-            raise ValueError(f"backend must be 'numba' or 'torch', got {self.backend!r}")
+        self.backend = backend or ("numba" if dev == "cpu" else "cuda" if _numba_cuda_usable() else "torch")
+        if self.backend not in ("numba", "torch", "cuda"):
+            raise ValueError(f"backend must be 'numba', 'cuda' or 'torch', got {self.backend!r}")
         if self.backend == "numba" and dev != "cpu":
             raise ValueError(f"the numba backend runs on the CPU, got device {dev!r}")
         self.device = dev
         self.reset()
+
+    # numba.cuda views of torch tensors (on the CPU: numpy views, for Numba's CUDA simulator)
+    def _cu(self, t: torch.Tensor):
+        if not t.is_cuda:
+            return t.numpy()
+        from native.device import numba_cuda
+
+        return numba_cuda().as_cuda_array(t, sync=False)
+
+    def _stream(self):
+        if not self.keys1.is_cuda:
+            return 0
+        from native.device import numba_cuda
+
+        return numba_cuda().external_stream(torch.cuda.current_stream(self.keys1.device).cuda_stream)
 
     def reset(self) -> None:
         N, M1, M2, F = self.num_nodes, self.size1, self.size2, self.dim
@@ -122,6 +152,23 @@ class NCache:
             self.vals1 = torch.zeros(N, M1, F, device=self.device)
             self.keys2 = torch.full((N, M2), -1, dtype=torch.long, device=self.device)
             self.vals2 = torch.zeros(N, M2, F, device=self.device)
+        if self.backend == "cuda":
+            # claim tables of the last-writer-wins update; stamps grow, so no clearing per batch
+            self._win1 = torch.zeros(N * M1, dtype=torch.long, device=self.device)
+            self._win2 = torch.zeros(N * M2, dtype=torch.long, device=self.device)
+            self._stamp = 0
+            self._views = [self._cu(a) for a in (self.keys1, self.vals1, self.keys2, self.vals2, self._win1, self._win2)]
+            self._stage = {}
+
+    def _staged(self, name: str, rows: int, shape: tuple, dtype) -> tuple[torch.Tensor, object]:
+        """A persistent device array of >= ``rows`` rows and its numba view (built once per growth:
+        wrapping a torch tensor for numba costs more than the kernels)."""
+        buf = self._stage.get(name)
+        if buf is None or buf[0].shape[0] < rows:
+            t = torch.empty((max(rows, 256 if buf is None else 2 * buf[0].shape[0]), *shape), dtype=dtype,
+                            device=self.device)
+            buf = self._stage[name] = (t, self._cu(t))
+        return buf
 
     def _nodes(self, x, name):
         a = _as_index(x, name)
@@ -141,6 +188,20 @@ class NCache:
             f = (lambda a: np.ascontiguousarray(a.detach().cpu().numpy() if torch.is_tensor(a) else a, dtype=np.float32))
             _k.ncache_update(self.keys1, self.vals1, self.keys2, self.vals2, src, dst, f(val_src), f(val_dst),
                              draws, self.alpha)
+        elif self.backend == "cuda":
+            from native.kernels.nat_cuda import launch_update
+
+            F, J = self.dim, 1 + self.size1
+            views = []
+            for name, a, shape, dt in (("src", src, (), torch.long), ("dst", dst, (), torch.long),
+                                       ("val_src", val_src, (F,), torch.float32),
+                                       ("val_dst", val_dst, (F,), torch.float32),
+                                       ("draws", draws, (2, J), torch.float64)):
+                buf, view = self._staged(name, B, shape, dt)
+                buf[:B].copy_(torch.as_tensor(a), non_blocking=True)
+                views.append(view)
+            self._stamp += 1
+            launch_update(B, *self._views, *views, self.alpha, self._stamp, stream=self._stream())
         else:
             d = self.device
             t = (lambda a: torch.as_tensor(a, dtype=torch.float32, device=d))
@@ -157,6 +218,16 @@ class NCache:
             keys, counts = _k.ncache_pair_features(self.keys1, self.keys2, u, v)
             return torch.from_numpy(keys), torch.from_numpy(counts)
         d = self.device
+        if self.backend == "cuda":
+            from native.kernels.nat_cuda import launch_pair_features
+
+            S, P = 1 + self.size1 + self.size2, u.size
+            (ut, uv), (vt, vv) = self._staged("u", P, (), torch.long), self._staged("v", P, (), torch.long)
+            ut[:P].copy_(torch.from_numpy(u), non_blocking=True)
+            vt[:P].copy_(torch.from_numpy(v), non_blocking=True)
+            (keys, kv), (counts, cv) = self._staged("keys", P, (2, S), torch.long), self._staged("counts", P, (2, S, 6), torch.float32)
+            launch_pair_features(P, self._views[0], self._views[2], uv, vv, kv, cv, stream=self._stream())
+            return keys[:P].clone(), counts[:P].clone()
         return ncache_pair_features_torch(self.keys1, self.keys2, torch.from_numpy(u).to(d), torch.from_numpy(v).to(d))
 
     def values(self, nodes) -> tuple[torch.Tensor, torch.Tensor]:
@@ -224,16 +295,16 @@ class NAT(TGN):
         mem_u, mem_v, lu_u, lu_v = rows[:u.size], rows[u.size:], lu[:u.size], lu[u.size:]
         keys, counts = self.cache.pair_features(u, v)
         keys, counts = keys.to(dev), counts.to(dev)
-        pooled = []
-        for side, (x, mx) in enumerate(((u, mem_u), (v, mem_v))):
-            v1, v2 = self.cache.values(x)
-            vals = torch.cat([self.proj(mx).unsqueeze(1), v1.to(dev), v2.to(dev)], 1)  # (P, S, F)
-            h = vals + self.structure(counts[:, side])
-            mask = (keys[:, side] >= 0).unsqueeze(-1).float()
-            pooled.append((h * mask).sum(1) / mask.sum(1).clamp_min(1.0))
+        # both sides at once, side-major (rows of u, then rows of v), as ``rows`` is
+        P, S = u.size, keys.shape[-1]
+        v1, v2 = self.cache.values(np.concatenate([u, v]))
+        vals = torch.cat([self.proj(rows).unsqueeze(1), v1.to(dev), v2.to(dev)], 1)  # (2P, S, F)
+        h = vals + self.structure(counts.transpose(0, 1).reshape(2 * P, S, 6))
+        mask = (keys.transpose(0, 1).reshape(2 * P, S) >= 0).unsqueeze(-1).float()
+        pooled = ((h * mask).sum(1) / mask.sum(1).clamp_min(1.0)).split(P)
         tt = torch.from_numpy(t).to(dev)
         feats = torch.cat([mem_u, mem_v, pooled[0], pooled[1], pooled[0] * pooled[1],
-                           self.pair_time((tt - lu_u).float()), self.pair_time((tt - lu_v).float())], 1)
+                           *self.pair_time(torch.cat([tt - lu_u, tt - lu_v]).float()).split(P)], 1)
         return self.decoder(feats).squeeze(-1)
 
     def forward(self, src, dst, t, neg_dst=None):

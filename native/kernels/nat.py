@@ -6,8 +6,8 @@ Every node ``x`` owns, per hop ``h`` (1 and 2), a fixed array of ``M_h`` slots h
 batch of lookups or updates is data-parallel (the "N-cache" of the paper); collisions
 down-sample the neighbourhood.
 
-Batch update semantics (identical in the Numba CPU kernels and the torch path, which also
-runs on CUDA):
+Batch update semantics (identical in the Numba CPU kernels, the CUDA kernels of
+:mod:`native.kernels.nat_cuda` and the torch path):
 
 - event ``e = (u, v)`` writes ``(key v, value val_src[e])`` to u's 1-hop slot of v and
   ``(key u, value val_dst[e])`` to v's 1-hop slot of u; and, for every entry ``(w, z)`` of v's

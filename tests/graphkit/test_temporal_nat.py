@@ -1,6 +1,11 @@
 """NAT's N-caches: the Numba kernels and the torch path against a python-dict reference on a
 CollegeMsg slice; the NAT model's no-leak property and a short training run."""
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 import torch
@@ -144,3 +149,55 @@ def test_nat_no_leak_and_training(stream):
     torch.manual_seed(0)
     res = fit_link_prediction(NAT(g.num_nodes, memory_dim=16, cache_dim=8), g, split, epochs=1, batch_size=100, lr=3e-3)
     assert 0.6 < res["test"]["ap"] <= 1.0
+
+
+# The numba.cuda kernels (backend 'cuda') against the Numba CPU kernels. Without a GPU they run
+# under Numba's CUDA simulator, in a subprocess since the simulator is chosen when numba.cuda
+# is first imported; with one, the gpu test runs them on the device.
+CUDA_VS_NUMBA = textwrap.dedent("""
+    import sys
+    import numpy as np, torch
+    from graphkit.datasets import load_temporal
+    from graphkit.temporal.nat import NCache
+    device, n_events = sys.argv[1], int(sys.argv[2])
+    g = load_temporal("collegemsg")[:n_events]
+    src, dst, n = np.asarray(g.src), np.asarray(g.dst), g.num_nodes
+    M1, M2, F = 4, 6, 3
+    caches = [NCache(n, size1=M1, size2=M2, dim=F, alpha=0.5, seed=3, device=d, backend=b)
+              for d, b in (("cpu", "numba"), (device, "cuda"))]
+    rng = np.random.default_rng(0)
+    bounds = np.r_[np.arange(0, src.size, 360)[:, None] + [0, 60], [[src.size, src.size]]].ravel()
+    for a, b in zip(bounds[:-1], bounds[1:]):  # batches of 60 and 300 (past the staging arrays' first size)
+        b = min(b, src.size)
+        if b <= a:
+            continue
+        vs = torch.from_numpy(rng.standard_normal((b - a, F)).astype(np.float32))
+        vd = torch.from_numpy(rng.standard_normal((b - a, F)).astype(np.float32))
+        for c in caches:
+            c.update(src[a:b], dst[a:b], vs.to(c.device), vd.to(c.device))
+    ref, got = caches
+    for name in ("keys1", "vals1", "keys2", "vals2"):
+        np.testing.assert_array_equal(np.asarray(getattr(got, name).cpu()), getattr(ref, name), err_msg=name)
+    assert (ref.keys2 >= 0).sum() > 20
+    u = np.r_[src[-30:], src[:5]]
+    v = np.r_[dst[-30:], rng.integers(0, n, 5)]
+    for x, y in zip(ref.pair_features(u, v), got.pair_features(u, v)):
+        np.testing.assert_array_equal(y.cpu().numpy(), x.numpy())
+    print("ok")
+""")
+
+
+def test_ncache_cuda_kernels_under_the_simulator_match_numba():
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
+    r = subprocess.run([sys.executable, "-c", CUDA_VS_NUMBA, "cpu", "400"], env=env, capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stdout + r.stderr
+
+
+@pytest.mark.gpu
+def test_ncache_cuda_kernels_on_the_gpu_match_numba():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    r = subprocess.run([sys.executable, "-c", CUDA_VS_NUMBA, "cuda", "5000"], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stdout + r.stderr
