@@ -36,6 +36,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 def _check_history(xs) -> list[torch.Tensor]:
@@ -77,18 +78,19 @@ def sinusoidal_positions(num_positions: int, dim: int) -> torch.Tensor:
     return p
 
 
-def graph_pairs(batch: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """All ordered (query, key) node pairs within each graph, for nodes sorted by ``batch``.
-
-    Returns ``(i, j)`` int64 (P,), P = sum over graphs of n_g^2, grouped by ``i``.
-    """
-    counts = torch.bincount(batch, minlength=size)
-    ptr = torch.cumsum(counts, 0) - counts                       # first node of each graph
-    per_node = counts[batch]                                     # keys of every query
-    i = torch.repeat_interleave(torch.arange(batch.numel(), device=batch.device), per_node)
-    block = torch.cumsum(per_node, 0) - per_node                 # first pair of each query
-    j = ptr[batch][i] + torch.arange(i.numel(), device=batch.device) - block[i]
-    return i, j
+def size_buckets(counts: list[int], slack: float = 2.0) -> list[list[int]]:
+    """Groups of graph ids for padded (dense) attention: graphs sorted by size, a group closed
+    when padding every member to its largest would cost more than ``slack`` times the
+    group's own sum of n_g^2 (empty graphs are left out)."""
+    out, cur, sq = [], [], 0
+    for g in sorted((g for g, c in enumerate(counts) if c), key=counts.__getitem__):
+        m = counts[g]  # ascending: the largest so far
+        if cur and (len(cur) + 1) * m * m > slack * (sq + m * m):
+            out.append(cur)
+            cur, sq = [], 0
+        cur.append(g)
+        sq += m * m
+    return out + ([cur] if cur else [])
 
 
 class HistoGraphReadout(nn.Module):
@@ -188,14 +190,27 @@ class HistoGraphReadout(nn.Module):
         return c / den
 
     def node_attention(self, h: torch.Tensor, batch: torch.Tensor, size: int) -> torch.Tensor:
-        """Multi-head self-attention among the nodes of each graph (nodes sorted by graph)."""
+        """Multi-head self-attention among the nodes of each graph (nodes sorted by graph).
+
+        Graphs of similar size are padded together (:func:`size_buckets`) and attended with
+        ``scaled_dot_product_attention`` under a key mask: the cost stays near sum n_g^2 and
+        no (pairs, heads, dim) tensor is built."""
         n, d = h.shape
         H, dh = self.heads, d // self.heads
-        i, j = graph_pairs(batch, size)
+        counts = torch.bincount(batch, minlength=size)
+        ptr = torch.cumsum(counts, 0) - counts
         q, k, v = self.q2(h).view(n, H, dh), self.k2(h).view(n, H, dh), self.v2(h).view(n, H, dh)
-        score = (q[i] * k[j]).sum(-1) / math.sqrt(dh)                 # (P, H)
-        att = self.dropout(segment_softmax(score, i, n))
-        z = h.new_zeros(n, H, dh).index_add_(0, i, att.unsqueeze(-1) * v[j])
+        z = h.new_zeros(n, H, dh)
+        p = self.dropout.p if self.training else 0.0
+        for group in size_buckets(counts.tolist()):
+            g = torch.tensor(group, device=h.device)
+            m = int(counts[group[-1]])
+            pos = torch.arange(m, device=h.device)
+            valid = pos < counts[g].unsqueeze(1)                          # (G, m)
+            idx = (ptr[g].unsqueeze(1) + pos).masked_fill(~valid, 0)      # padded rows read node 0
+            qg, kg, vg = (a[idx].transpose(1, 2) for a in (q, k, v))        # (G, H, m, dh)
+            out = F.scaled_dot_product_attention(qg, kg, vg, attn_mask=valid[:, None, None, :], dropout_p=p)
+            z = z.index_put((idx[valid],), out.transpose(1, 2)[valid])
         return self.o2(z.reshape(n, d))
 
     def forward(self, xs, batch: torch.Tensor | None = None, size: int | None = None) -> torch.Tensor:

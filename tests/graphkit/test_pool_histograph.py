@@ -120,3 +120,34 @@ def test_per_layer_widths_and_validation():
         HistoGraphReadout(4, 8, num_layers=2, heads=2)(torch.randn(3, 3, 4))
     with pytest.raises(TypeError, match="non-empty list"):
         HistoGraphReadout(4, 8, heads=2)([])
+
+
+def test_size_buckets_cover_every_graph_once_within_the_padding_bound():
+    from graphkit.pool.histograph import size_buckets
+
+    rng = np.random.default_rng(0)
+    counts = [int(c) for c in rng.integers(0, 120, 300)] + [620, 0, 1]
+    groups = size_buckets(counts, slack=2.0)
+    flat = sorted(g for grp in groups for g in grp)
+    assert flat == [g for g, c in enumerate(counts) if c]
+    for grp in groups:
+        m = max(counts[g] for g in grp)
+        assert len(grp) == 1 or len(grp) * m * m <= 2.0 * sum(counts[g] ** 2 for g in grp)
+    assert len(groups) < 40  # a few buckets, not one per graph
+
+
+@pytest.mark.parametrize("split", ["each", "one"])
+def test_node_attention_does_not_depend_on_the_buckets(monkeypatch, split):
+    import graphkit.pool.histograph as hg
+
+    b = Batch.from_data_list(load_tu("MUTAG")[:30])
+    torch.manual_seed(0)
+    m = HistoGraphReadout(7, 8, 3, heads=2).eval()
+    h = torch.randn(b.num_nodes, 8)
+    want = m.node_attention(h, b.batch, b.num_graphs)
+    assert len(hg.size_buckets(torch.bincount(b.batch).tolist())) >= 1
+    if split == "each":
+        monkeypatch.setattr(hg, "size_buckets", lambda counts: [[g] for g, c in enumerate(counts) if c])
+    else:
+        monkeypatch.setattr(hg, "size_buckets", lambda counts: [[g for g, c in sorted(enumerate(counts), key=lambda x: x[1]) if c]])
+    torch.testing.assert_close(m.node_attention(h, b.batch, b.num_graphs), want, atol=1e-5, rtol=1e-5)
