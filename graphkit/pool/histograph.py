@@ -198,19 +198,23 @@ class HistoGraphReadout(nn.Module):
         n, d = h.shape
         H, dh = self.heads, d // self.heads
         counts = torch.bincount(batch, minlength=size)
+        sizes = counts.tolist()                                           # one device sync
         ptr = torch.cumsum(counts, 0) - counts
         q, k, v = self.q2(h).view(n, H, dh), self.k2(h).view(n, H, dh), self.v2(h).view(n, H, dh)
-        z = h.new_zeros(n, H, dh)
         p = self.dropout.p if self.training else 0.0
-        for group in size_buckets(counts.tolist()):
+        rows, outs = [], []
+        for group in size_buckets(sizes):
             g = torch.tensor(group, device=h.device)
-            m = int(counts[group[-1]])
-            pos = torch.arange(m, device=h.device)
+            pos = torch.arange(sizes[group[-1]], device=h.device)         # padded to the largest
             valid = pos < counts[g].unsqueeze(1)                          # (G, m)
             idx = (ptr[g].unsqueeze(1) + pos).masked_fill(~valid, 0)      # padded rows read node 0
             qg, kg, vg = (a[idx].transpose(1, 2) for a in (q, k, v))        # (G, H, m, dh)
             out = F.scaled_dot_product_attention(qg, kg, vg, attn_mask=valid[:, None, None, :], dropout_p=p)
-            z = z.index_put((idx[valid],), out.transpose(1, 2)[valid])
+            rows.append(idx[valid])
+            outs.append(out.transpose(1, 2)[valid])
+        z = h.new_zeros(n, H, dh)
+        if rows:
+            z = z.index_put((torch.cat(rows),), torch.cat(outs))
         return self.o2(z.reshape(n, d))
 
     def forward(self, xs, batch: torch.Tensor | None = None, size: int | None = None) -> torch.Tensor:

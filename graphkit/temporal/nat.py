@@ -290,14 +290,15 @@ class NAT(TGN):
     def score_pairs(self, u: np.ndarray, v: np.ndarray, t: np.ndarray) -> torch.Tensor:
         """Logits (P,) of candidate links (u, v) at times t, from the current state."""
         self._sync_cache_device()
-        rows, lu = self.memory_of(np.concatenate([u, v]))
+        uv = np.concatenate([u, v])
+        rows, lu = self.memory_of(uv)
         dev = rows.device
         mem_u, mem_v, lu_u, lu_v = rows[:u.size], rows[u.size:], lu[:u.size], lu[u.size:]
         keys, counts = self.cache.pair_features(u, v)
         keys, counts = keys.to(dev), counts.to(dev)
         # both sides at once, side-major (rows of u, then rows of v), as ``rows`` is
         P, S = u.size, keys.shape[-1]
-        v1, v2 = self.cache.values(np.concatenate([u, v]))
+        v1, v2 = self.cache.values(uv)
         vals = torch.cat([self.proj(rows).unsqueeze(1), v1.to(dev), v2.to(dev)], 1)  # (2P, S, F)
         h = vals + self.structure(counts.transpose(0, 1).reshape(2 * P, S, 6))
         mask = (keys.transpose(0, 1).reshape(2 * P, S) >= 0).unsqueeze(-1).float()
