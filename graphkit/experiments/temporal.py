@@ -15,7 +15,8 @@ reported. ``pyg-tgn`` is PyG's TGN components as in PyG's examples/tgn.py, run b
 
 Sign prediction (``--task sign``, Bitcoin-OTC/Alpha): the same chronological split; every
 test event's sign (+ trust / - distrust) is predicted from the state before its batch;
-macro-F1, AUC and the F1 of the minority negative class.
+macro-F1, AUC, and for the minority negative class its F1 (at the threshold that maximises
+validation macro-F1) and its average precision (threshold-free; chance = the negative share).
 
 Node classification (``--task node``, JODIE Wikipedia): the state-change (ban) label of
 each event's user; AUROC on the test events.
@@ -41,6 +42,11 @@ NODE_MODELS = ("splash",)
 # TGN's 1e-4: 5 epochs on CollegeMsg (seed 0) give test AP 75.4 at 1e-4 and 90.9 at 1e-3
 DEFAULT_LR = {"nat": 1e-3}
 DEFAULT_LR_OTHERS = 1e-4
+# Sign task: both models at 1e-3, 10 epochs (the SEMBA authors' code picks 1e-2/1e-3 and
+# 15-20 epochs). At TGN's 1e-4 and 5 epochs neither model converged on Bitcoin-Alpha
+# (5 seeds: negative-class F1 24.7 SEMBA vs 24.6 TGN; at 1e-3 and 10 epochs 30.3 vs 27.5)
+SIGN_LR, SIGN_EPOCHS = 1e-3, 10
+DEFAULT_EPOCHS = 5
 LR_REFERENCE_BATCH = 200  # --lr-scale linear: the given lr is the one of batch 200
 
 
@@ -132,11 +138,12 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", default="200", help="temporal batch size(s), comma list")
     p.add_argument("--eval-batch-size", type=int, default=200, help="batch size of validation/test scoring")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=5, help="epochs (the cap, with --patience)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help=f"epochs (the cap, with --patience; default {DEFAULT_EPOCHS}, sign task {SIGN_EPOCHS})")
     p.add_argument("--patience", type=int, default=0,
                    help="link task: stop once this many epochs have not improved validation AP (0: off)")
     p.add_argument("--lr", type=float, default=None,
-                   help=f"learning rate (default per model: {DEFAULT_LR}, others {DEFAULT_LR_OTHERS})")
+                   help=f"learning rate (default per model: {DEFAULT_LR}, others {DEFAULT_LR_OTHERS}; sign task {SIGN_LR})")
     p.add_argument("--lr-scale", default="none", choices=("none", "linear"),
                    help="linear: the learning rate grows with the batch, lr x batch / 200 (Goyal et al. 2017), so "
                         "a larger batch takes steps of the same total size per epoch")
@@ -159,11 +166,14 @@ def main(argv=None) -> int:
             p.error(f"--model for --task {a.task} must be among {known}, got {m!r}")
     datasets = [d.strip().lower() for d in a.dataset.split(",") if d.strip()]
     sizes = [int(b) for b in a.batch_size.split(",")]
-    lr = a.lr
+    lr = a.lr if a.lr is not None else (SIGN_LR if a.task == "sign" else None)
+    if a.epochs is None:
+        a.epochs = SIGN_EPOCHS if a.task == "sign" else DEFAULT_EPOCHS
     run = {"link": run_link, "sign": run_sign, "node": run_node}[a.task]
     cols = {"link": [("test AP", ("test", "ap")), ("test AUC", ("test", "auc")),
                      ("ind. AP", ("inductive_test", "ap")), ("ind. AUC", ("inductive_test", "auc"))],
-            "sign": [("macro-F1", ("test", "macro_f1")), ("AUC", ("test", "auc")), ("neg F1", ("test", "neg_f1"))],
+            "sign": [("macro-F1", ("test", "macro_f1")), ("AUC", ("test", "auc")), ("neg F1", ("test", "neg_f1")),
+                     ("neg AP", ("test", "neg_ap"))],
             "node": [("test AUROC", ("test", "auroc")), ("val AUROC", ("val", "auroc"))]}[a.task]
     print(f"{'dataset':14s} {'model':8s} {'batch':>5s} " + " ".join(f"{c:>15s}" for c, _ in cols)
           + f" {'s/epoch':>8s} {'s/seed':>7s} {'epochs':>6s} {'lr':>7s}", flush=True)

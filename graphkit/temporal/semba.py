@@ -1,9 +1,11 @@
 """SEMBA: signed dynamic networks with balance-theory-guided positive/negative memories.
 
-A memory-based TGNN for signed event streams (trust / distrust), after SEMBA (Singh et al.,
-*Signed Graph Memory: Balance-guided memory for signed dynamic graphs*, 2024): every node
-keeps two memories, ``s+`` (whom it is aligned with) and ``s-`` (whom it opposes), each
-updated by its own GRU, and the messages follow structural balance theory:
+A memory-based TGNN for signed event streams (trust / distrust), after SEMBA, "Signed link's
+Evolution using Memory modules and Balanced Aggregation" (K. Sharma, M. Raghavendra, Y.-C. Lee,
+A. Kumar M, S. Kumar, *Representation Learning in Continuous-Time Dynamic Signed Networks*,
+CIKM 2023, arXiv:2207.03408): every node keeps two memories, ``s+`` (whom it is aligned
+with) and ``s-`` (whom it opposes), each updated by its own GRU, and the messages follow
+structural balance theory:
 
     event u -(+)-> v:   s+_u <- GRU+([s+_u, s+_v, phi])   (a friend's friend is a friend)
                         s-_u <- GRU-([s-_u, s-_v, phi])   (a friend's enemy is an enemy)
@@ -15,6 +17,10 @@ in the same balanced way (higher-order balance: ``z+`` pools friends' ``s+`` and
 ``s-``, ``z-`` pools friends' ``s-`` and enemies' ``s+``, with time encodings), and heads on
 ``[z+_u, z-_u, z+_v, z-_v]`` predict the sign of a link and its existence. Signs of an event
 enter the memories only after the event's batch has been predicted (as TGN's messages).
+
+The memory update follows the balance rules as stated in the paper. The authors' code
+(claws-lab/semba, ``src/semba.py``) differs: both of its negative-memory messages are read
+from the negative-event store, so a positive event never updates ``s-``.
 """
 
 from __future__ import annotations
@@ -241,14 +247,17 @@ def best_threshold(logits: np.ndarray, positive: np.ndarray) -> float:
 
 
 def sign_metrics(logits: np.ndarray, positive: np.ndarray, threshold: float = 0.0) -> dict:
-    """Macro-F1, negative-class F1 (positive when logit > ``threshold``) and AUC of sign logits."""
+    """Macro-F1, negative-class F1 (positive when logit > ``threshold``), AUC of sign logits
+    and ``neg_ap``: the average precision of finding the negative links by lowest logit, a
+    threshold-free measure of the minority class (its chance level is the negative share)."""
     out = f1_scores(positive.astype(int), (logits > threshold).astype(int))
     pos, neg = logits[positive], logits[~positive]
     out["auc"] = roc_auc(pos, neg) if pos.size and neg.size else float("nan")
+    out["neg_ap"] = average_precision(-neg, -pos) if neg.size else float("nan")
     return out
 
 
-def fit_sign_prediction(graph, model: str = "semba", epochs: int = 1, batch_size: int = 200, lr: float = 1e-4,
+def fit_sign_prediction(graph, model: str = "semba", epochs: int = 10, batch_size: int = 200, lr: float = 1e-3,
                         seed: int = 0, dim: int = 100, num_neighbors: int = 10, log: Callable | None = None) -> dict:
     """Train SEMBA or the sign-agnostic TGN on a signed stream; link sign + existence.
 
@@ -259,7 +268,7 @@ def fit_sign_prediction(graph, model: str = "semba", epochs: int = 1, batch_size
     maximising validation macro-F1 (so the minority class is not left to a 0.5 cut).
     Best epoch by validation macro-F1.
 
-    Returns {'val': {...}, 'test': {'macro_f1', 'neg_f1', 'pos_f1', 'auc', 'link_ap'},
+    Returns {'val': {...}, 'test': {'macro_f1', 'neg_f1', 'pos_f1', 'auc', 'neg_ap', 'link_ap'},
     'epoch_seconds': [...]}.
     """
     torch.manual_seed(seed)

@@ -43,3 +43,17 @@ def test_linear_lr_scaling_with_the_batch(capsys):
     lines = capsys.readouterr().out.strip().splitlines()[1:]
     lrs = {int(ln.split()[2]): float(ln.split()[-1]) for ln in lines}
     assert lrs == {100: pytest.approx(5e-5), 400: pytest.approx(2e-4)}
+
+
+def test_sign_runner_defaults(tmp_path, capsys):
+    """The sign task's own learning rate and epochs apply unless given; metrics are in range."""
+    out = tmp_path / "sign.json"
+    assert runner.main(["--task", "sign", "--dataset", "bitcoin-alpha", "--model", "semba,tgn", "--max-events", "1500",
+                        "--seeds", "0", "--dim", "8", "--neighbors", "4", "--json", str(out)]) == 0
+    rows = _rows(capsys)
+    for m in ("semba", "tgn"):
+        assert float(rows[("bitcoin-alpha", m)][-1]) == pytest.approx(runner.SIGN_LR)
+        assert float(rows[("bitcoin-alpha", m)][-2]) == runner.SIGN_EPOCHS
+        (r,) = json.loads(out.read_text())[f"bitcoin-alpha/{m}/200"]
+        assert len(r["epoch_seconds"]) == runner.SIGN_EPOCHS
+        assert 0.0 <= r["test"]["neg_f1"] <= 1.0 and 0.0 <= r["test"]["macro_f1"] <= 1.0

@@ -82,6 +82,21 @@ def test_f1_matches_sklearn():
     assert f["macro_f1"] == pytest.approx(sk.f1_score(y, p, average="macro"))
 
 
+def test_sign_metrics_match_sklearn():
+    """AUC of the positive class and average precision of the negative class (lowest logits
+    first) against sklearn, on logits with ties."""
+    sk = pytest.importorskip("sklearn.metrics")
+    from graphkit.temporal.semba import sign_metrics
+
+    rng = np.random.default_rng(1)
+    y = rng.random(500) < 0.85
+    logits = np.round(np.where(y, 1.0, 0.0) + rng.normal(0, 1.0, 500), 1)
+    m = sign_metrics(logits, y, threshold=0.3)
+    assert m["auc"] == pytest.approx(sk.roc_auc_score(y, logits))
+    assert m["neg_ap"] == pytest.approx(sk.average_precision_score(~y, -logits))
+    assert m["neg_f1"] == pytest.approx(sk.f1_score(y, logits > 0.3, pos_label=False))
+
+
 def test_semba_needs_signs():
     with pytest.raises(ValueError, match="edge_label"):
         SEMBA(10).set_graph(TemporalGraph([0], [1], [0], num_nodes=10))
