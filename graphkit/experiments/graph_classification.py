@@ -48,6 +48,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from graphkit.experiments import deterministic
+
 MODELS = ("mean", "sum", "topk", "sag", "gmt", "histograph", "hyperdrop", "rpn")
 BASELINES = ("mean", "sum", "topk", "sag", "gmt")
 # HyperDrop's edge ratio per dataset, from the reference scripts (harryjo97/EHGNN
@@ -330,6 +332,7 @@ def plot(results: dict, path: str) -> None:
     plt.close(fig)
 
 
+@deterministic
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m graphkit.experiments.graph_classification", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -27,6 +27,8 @@ import time
 import numpy as np
 import torch
 
+from graphkit.experiments import deterministic
+
 PLANETOID = ("cora", "citeseer", "pubmed")
 SEAL = ("usair", "ns", "pb", "yeast", "celegans", "power")
 MODELS = ("ncn", "ncnc", "gcn", "sage", "cn", "aa", "ra")
@@ -151,6 +153,7 @@ def summarize(rows: list[dict], metrics) -> dict:
             for k in metrics}
 
 
+@deterministic
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m graphkit.experiments.link_prediction", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

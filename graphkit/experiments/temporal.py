@@ -35,6 +35,8 @@ import time
 import numpy as np
 import torch
 
+from graphkit.experiments import deterministic
+
 LINK_MODELS = ("tgn", "pres", "pyg-tgn", "nat")
 SIGN_MODELS = ("semba", "tgn")
 NODE_MODELS = ("splash",)
@@ -129,6 +131,7 @@ def _mean_std(rows, path):
     return 100 * float(np.nanmean(vals)), 100 * float(np.nanstd(vals))
 
 
+@deterministic
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m graphkit.experiments.temporal", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -57,3 +57,19 @@ def test_sign_runner_defaults(tmp_path, capsys):
         (r,) = json.loads(out.read_text())[f"bitcoin-alpha/{m}/200"]
         assert len(r["epoch_seconds"]) == runner.SIGN_EPOCHS
         assert 0.0 <= r["test"]["neg_f1"] <= 1.0 and 0.0 <= r["test"]["macro_f1"] <= 1.0
+
+
+def test_sign_runner_reproduces_a_seed(tmp_path, capsys):
+    """The same seed gives the same figures twice (torch's default CPU kernels did not: the
+    runner now runs in deterministic mode), and the global torch setting is restored."""
+    import torch
+
+    before = torch.are_deterministic_algorithms_enabled()
+    res = []
+    for i in range(2):
+        out = tmp_path / f"r{i}.json"
+        assert runner.main(["--task", "sign", "--dataset", "bitcoin-alpha", "--model", "semba", "--max-events", "3000",
+                            "--seeds", "0", "--epochs", "2", "--dim", "16", "--json", str(out)]) == 0
+        res.append(json.loads(out.read_text())["bitcoin-alpha/semba/200"][0])
+    assert res[0]["test"] == res[1]["test"] and res[0]["val"] == res[1]["val"]
+    assert torch.are_deterministic_algorithms_enabled() == before
