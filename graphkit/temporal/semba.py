@@ -257,8 +257,14 @@ def sign_metrics(logits: np.ndarray, positive: np.ndarray, threshold: float = 0.
     return out
 
 
-def fit_sign_prediction(graph, model: str = "semba", epochs: int = 10, batch_size: int = 200, lr: float = 1e-3,
-                        seed: int = 0, dim: int = 100, num_neighbors: int = 10, log: Callable | None = None) -> dict:
+# Both models at 1e-3 for 10 epochs (the SEMBA authors' code picks 1e-2/1e-3 and 15-20
+# epochs). At 1e-4 and 5 epochs neither converged on Bitcoin-Alpha (5 seeds: negative-class
+# F1 24.7 SEMBA vs 24.6 TGN); at these defaults, 10 seeds: 31.0 vs 26.9
+SIGN_LR, SIGN_EPOCHS = 1e-3, 10
+
+
+def fit_sign_prediction(graph, model: str = "semba", epochs: int = SIGN_EPOCHS, batch_size: int = 200,
+                        lr: float = SIGN_LR, seed: int = 0, dim: int = 100, num_neighbors: int = 10, log: Callable | None = None) -> dict:
     """Train SEMBA or the sign-agnostic TGN on a signed stream; link sign + existence.
 
     Chronological 70/15/15 split; per batch: BCE of link existence (one random negative
