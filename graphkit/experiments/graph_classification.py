@@ -3,6 +3,8 @@
     python -m graphkit.experiments.graph_classification --dataset PROTEINS --model histograph
     python -m graphkit.experiments.graph_classification --dataset MUTAG,PROTEINS \\
         --model mean,sum,topk,sag,gmt,histograph,hyperdrop,rpn --epochs 100 --plot acc.png
+    python -m graphkit.experiments.graph_classification --dataset MUTAG \\
+        --model histograph,mean,sum --layers 5,16,32 --plot depth.png   # deep stacks
 
 Protocol: stratified k-fold cross-validation (10 folds by default) per seed; inside each
 training fold a stratified 10% validation split; the test accuracy of the epoch with the
@@ -307,6 +309,55 @@ def paired_vs_best_baseline(results: dict, dataset: str) -> list[dict]:
     return out
 
 
+def setting(dataset: str, layers: int, sweep: bool) -> str:
+    """The label of a (dataset, depth) setting: the dataset, or ``DATASET:L<depth>`` in a sweep."""
+    return f"{dataset}:L{layers}" if sweep else dataset
+
+
+def parse_layers(text: str) -> list[int]:
+    """``--layers``: one depth or a comma list of them (positive ints, no repeats)."""
+    try:
+        out = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"--layers must be a comma list of positive ints, got {text!r}") from None
+    if not out or min(out) < 1 or len(set(out)) != len(out):
+        raise ValueError(f"--layers must be a comma list of distinct positive ints, got {text!r}")
+    return out
+
+
+def plot_depth(results: dict, path: str) -> None:
+    """Accuracy (mean, std band) against depth, one line per (dataset, model), from the
+    ``DATASET:L<depth>/model`` results of a ``--layers`` sweep."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lines = {}
+    for key, rows in results.items():
+        label, m = key.split("/")
+        d, depth = label.rsplit(":L", 1)
+        lines.setdefault((d, m), []).append((int(depth), *summarize(rows)))
+    several = len({d for d, _ in lines}) > 1
+    fig, ax = plt.subplots(figsize=(4.8, 3.4))
+    for (d, m), pts in lines.items():
+        pts.sort()
+        x, mean, std = (np.array(v) for v in zip(*pts))
+        (line,) = ax.plot(x, mean, "o-", label=f"{d} {m}" if several else m)
+        ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.12)
+    ax.set_xscale("log", base=2)
+    depths = sorted({p[0] for pts in lines.values() for p in pts})
+    ax.set_xticks(depths, [str(v) for v in depths])
+    ax.set_xlabel("GIN layers")
+    ax.set_ylabel("test accuracy (%)")
+    if not several:
+        ax.set_title(next(iter(lines))[0])
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def plot(results: dict, path: str) -> None:
     """Grouped bar chart: one group per dataset, one bar (mean +- std) per model."""
     import matplotlib
@@ -343,7 +394,7 @@ def main(argv=None) -> int:
     p.add_argument("--max-folds", type=int, default=None, help="run only the first folds (reduced protocol)")
     p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--hidden", type=int, default=64)
-    p.add_argument("--layers", type=int, default=3)
+    p.add_argument("--layers", default="3", help="GIN layers, or a comma list of depths to sweep (e.g. 5,16,32)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--contrastive", type=float, default=0.1, help="weight of SupCon + InfoNCE (rpn)")
@@ -362,23 +413,34 @@ def main(argv=None) -> int:
     for m in models:
         if m not in MODELS:
             p.error(f"--model must be among {MODELS}, got {m!r}")
+    try:
+        depths = parse_layers(a.layers)
+    except ValueError as e:
+        p.error(str(e))
+    sweep = len(depths) > 1
     protocol = f"{a.folds}-fold CV" + (f" (first {a.max_folds} folds)" if a.max_folds else "") + \
         f", seeds {a.seeds}, {a.epochs} epochs, GIN x{a.layers}, hidden {a.hidden}"
     print(f"# {protocol}")
-    print(f"{'dataset':12s} {'model':11s} {'accuracy %':>16s} {'folds':>5s} {'s/fold':>7s} {'graphs/s':>9s}")
-    results = {}
+    width = 16 if sweep else 12
+    print(f"{'dataset':{width}s} {'model':11s} {'accuracy %':>16s} {'folds':>5s} {'s/fold':>7s} {'graphs/s':>9s}")
+    results, labels = {}, []
     for d in datasets:
-        for m in models:
-            rows = cross_validate(d, m, a.seeds, a.folds, a.max_folds, epochs=a.epochs, hidden=a.hidden,
-                                  num_layers=a.layers, lr=a.lr, batch_size=a.batch_size,
-                                  contrastive=a.contrastive, edge_ratio=a.edge_ratio,
-                                  layer_weighting=a.layer_weighting, verbose=a.verbose)
-            results[f"{d}/{m}"] = rows
-            mean, std = summarize(rows)
-            print(f"{d:12s} {m:11s} {mean:7.2f} +- {std:5.2f} {len(rows):5d} "
-                  f"{np.mean([r['seconds'] for r in rows]):7.1f} {np.mean([r['graphs_per_s'] for r in rows]):9.0f}",
-                  flush=True)
-    for d in datasets:
+        for depth in depths:
+            label = setting(d, depth, sweep)
+            labels.append(label)
+            for m in models:
+                rows = cross_validate(d, m, a.seeds, a.folds, a.max_folds, epochs=a.epochs, hidden=a.hidden,
+                                      num_layers=depth, lr=a.lr, batch_size=a.batch_size,
+                                      contrastive=a.contrastive, edge_ratio=a.edge_ratio,
+                                      layer_weighting=a.layer_weighting, verbose=a.verbose)
+                for r in rows:
+                    r["layers"] = depth
+                results[f"{label}/{m}"] = rows
+                mean, std = summarize(rows)
+                print(f"{label:{width}s} {m:11s} {mean:7.2f} +- {std:5.2f} {len(rows):5d} "
+                      f"{np.mean([r['seconds'] for r in rows]):7.1f} "
+                      f"{np.mean([r['graphs_per_s'] for r in rows]):9.0f}", flush=True)
+    for d in labels:
         rows = paired_vs_best_baseline(results, d)
         if rows:
             print(f"# {d}: ours - best baseline ({rows[0]['baseline']}), paired over {rows[0]['n']} (seed, fold) "
@@ -389,7 +451,7 @@ def main(argv=None) -> int:
         with open(a.json, "w") as f:
             json.dump({"protocol": protocol, "results": results}, f, indent=1)
     if a.plot:
-        plot(results, a.plot)
+        (plot_depth if sweep else plot)(results, a.plot)
     return 0
 
 

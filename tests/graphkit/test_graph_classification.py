@@ -84,3 +84,28 @@ def test_runner_passes_the_histograph_layer_weighting(monkeypatch):
     assert gc.main(["--dataset", "MUTAG", "--model", "histograph", "--max-folds", "1",
                     "--layer-weighting", "softmax"]) == 0
     assert got == ["softmax"]
+
+
+def test_depth_sweep_runs_each_depth_as_its_own_setting(tmp_path, monkeypatch, capsys):
+    got = []
+
+    def fake_fold(graphs, tr, te, model, seed, num_layers, **kw):
+        got.append((model, num_layers))
+        return {"test_acc": 0.5 + num_layers / 100 + (model == "histograph") / 10, "seconds": 1.0, "graphs_per_s": 1.0}
+
+    monkeypatch.setattr(gc, "run_fold", fake_fold)
+    out, png = tmp_path / "r.json", tmp_path / "depth.png"
+    assert gc.main(["--dataset", "MUTAG", "--model", "histograph,mean", "--layers", "2,8", "--max-folds", "2",
+                    "--json", str(out), "--plot", str(png)]) == 0
+    assert got == [("histograph", 2)] * 2 + [("mean", 2)] * 2 + [("histograph", 8)] * 2 + [("mean", 8)] * 2
+    res = json.loads(out.read_text())["results"]
+    assert sorted(res) == ["MUTAG:L2/histograph", "MUTAG:L2/mean", "MUTAG:L8/histograph", "MUTAG:L8/mean"]
+    assert all(r["layers"] == 8 for r in res["MUTAG:L8/mean"])
+    assert png.stat().st_size > 1000
+    text = capsys.readouterr().out
+    # one paired comparison per depth, each against the baseline of that depth
+    assert "# MUTAG:L2: ours - best baseline (mean)" in text and "# MUTAG:L8: ours - best baseline (mean)" in text
+    assert text.count("#   histograph  +10.00 [") == 2
+    for bad in ("0,4", "4,4", "x"):
+        with pytest.raises(SystemExit):
+            gc.main(["--layers", bad])
