@@ -118,6 +118,13 @@ class HyperDrop(nn.Module):
         ``(2, E')`` edges, their gated learned features ``(E', hidden_channels)``, ``batch``,
         the kept edges' positions ``perm`` (E',) in the input and all edge scores ``(E,)``.
 
+    The scores reach the loss only through what the caller does with the output: the gated
+    ``edge_attr``, or, as EHGNN does, edge weights ``clamp(tanh(score[perm]), 0, 1)`` for the
+    next convolution (the kept edges come out in ``perm``'s order). A model that reads out
+    nodes from convolutions that ignore both leaves the scorer untrained, i.e. drops edges at
+    random; :class:`graphkit.experiments.graph_classification.GraphClassifier` weights its
+    GIN sums.
+
     Initial edge representations are symmetric in the endpoints,
     ``e_ij = W_1 (x_i + x_j) + W_2 |x_i - x_j| + W_3 a_ij``, so both directions of an
     undirected edge get equal scores and are kept or dropped together (ties aside).

@@ -39,14 +39,22 @@ def test_hyperdrop_drops_edges_before_every_conv_but_the_last(monkeypatch):
     model = gc.GraphClassifier(graphs[0].x.shape[1], 2, "hyperdrop", hidden=16, num_layers=3,
                                edge_channels=graphs[0].edge_attr.shape[1], edge_ratio=0.5)
     assert len(model.pools) == 2 and all(p.ratio == 0.5 for p in model.pools)
-    seen = []
-    for conv in model.convs:
-        conv.register_forward_hook(lambda m, args, out: seen.append(args[1].shape[1]))
+    seen, weights, real = [], [], gc.gin_weighted
+
+    def spy(conv, x, edge_index, edge_weight=None):
+        seen.append(edge_index.shape[1])
+        weights.append(edge_weight)
+        return real(conv, x, edge_index, edge_weight)
+
+    monkeypatch.setattr(gc, "gin_weighted", spy)
     model.eval()
     with torch.no_grad():
         assert model(batch).shape == (8, 2)
     e = batch.edge_index.shape[1]
     assert seen[0] == e and e // 4 <= seen[2] < seen[1] < e  # each drop keeps about half per graph
+    # the convs after a drop weight its kept edges by clamp(tanh(score), 0, 1), as EHGNN's GCN does
+    assert weights[0] is None and [w.shape[0] for w in weights[1:]] == seen[1:]
+    assert all(float(w.min()) >= 0 and float(w.max()) <= 1 for w in weights[1:])
     # the runner takes the reference scripts' ratio for the dataset unless told otherwise
     got = []
     monkeypatch.setattr(gc, "run_fold", lambda *a, edge_ratio, **kw: got.append(edge_ratio) or {"test_acc": 1.0})
@@ -109,3 +117,45 @@ def test_depth_sweep_runs_each_depth_as_its_own_setting(tmp_path, monkeypatch, c
     for bad in ("0,4", "4,4", "x"):
         with pytest.raises(SystemExit):
             gc.main(["--layers", bad])
+
+
+def test_gin_weighted_is_gin_with_weights_in_its_sum():
+    import torch
+
+    graphs = gc.load_dataset("MUTAG")[:4]
+    from torch_geometric.data import Batch
+
+    b = Batch.from_data_list(graphs)
+    torch.manual_seed(0)
+    conv = gc._gin(b.x.shape[1], 8)
+    conv.eval()
+    with torch.no_grad():
+        conv.eps.fill_(0.3)
+        e = b.edge_index.shape[1]
+        assert torch.allclose(gc.gin_weighted(conv, b.x, b.edge_index, torch.ones(e)), conv(b.x, b.edge_index), atol=1e-6)
+        keep = torch.rand(e) < 0.5  # weight 0 = the edge is gone
+        assert torch.allclose(gc.gin_weighted(conv, b.x, b.edge_index, keep.float()),
+                              conv(b.x, b.edge_index[:, keep]), atol=1e-6)
+        w = torch.rand(e)  # the weighted sum against a dense reference
+        A = torch.zeros(b.num_nodes, b.num_nodes).index_put_((b.edge_index[1], b.edge_index[0]), w, accumulate=True)
+        assert torch.allclose(gc.gin_weighted(conv, b.x, b.edge_index, w), conv.nn(1.3 * b.x + A @ b.x), atol=1e-5)
+
+
+def test_every_runner_model_trains_all_its_parameters():
+    """One loss.backward() reaches every parameter (HyperDrop's edge scorers once got none in
+    the runner: nothing after a drop depended on the scores, so edges were dropped at random)."""
+    import torch
+    from torch_geometric.data import Batch
+
+    graphs = gc.load_dataset("MUTAG")[:16]
+    b = Batch.from_data_list(graphs)
+    # PyG's SAGPooling keeps an unused SelectTopK weight; rpn's spatial bandwidth needs pos (TU sets have none)
+    unused = {"sag": lambda n: n.endswith(".select.weight"), "rpn": lambda n: n == "readout.log_sigma"}
+    for name in gc.MODELS:
+        torch.manual_seed(0)
+        m = gc.GraphClassifier(b.x.shape[1], 2, name, hidden=16, num_layers=3, edge_channels=b.edge_attr.shape[1],
+                               edge_ratio=0.5)
+        gc._loss(m, b, 0.1, torch.Generator().manual_seed(0)).backward()
+        dead = {n for n, p in m.named_parameters() if p.grad is None or not bool(p.grad.abs().sum() > 0)}
+        allowed = unused.get(name, lambda n: False)
+        assert not {n for n in dead if not allowed(n)}, name
