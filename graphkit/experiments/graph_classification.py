@@ -25,9 +25,9 @@ width ``--hidden`` (ReLU, batch norm); they differ only in how the graph vector 
               weights the kept edges by clamp(tanh(score), 0, 1) (EHGNN's edge_weight; a
               weighted sum in GIN's aggregation), which is how the edge scorer is trained;
               its learned edge features feed the next HyperDrop; max||mean||sum of the
-              nodes summed over the layers. Edges kept per drop: the reference scripts' ratio per dataset
-              (MUTAG 0.9, PROTEINS 0.65, IMDB-BINARY 0.9; ENZYMES and NCI1, which they do
-              not cover, 0.8), or ``--edge-ratio``
+              nodes summed over the layers. Edges kept per drop: the reference scripts'
+              ratio per dataset (MUTAG 0.9, PROTEINS 0.65, IMDB-BINARY 0.9; ENZYMES and
+              NCI1, which they do not cover, 0.8), or ``--edge-ratio``
   rpn         graphkit.pool.RegionProposalPool on the last layer, trained with
               cross-entropy + SupCon + InfoNCE on perturbed graphs (edge drop, noise)
 
