@@ -159,3 +159,54 @@ def test_every_runner_model_trains_all_its_parameters():
         dead = {n for n, p in m.named_parameters() if p.grad is None or not bool(p.grad.abs().sum() > 0)}
         allowed = unused.get(name, lambda n: False)
         assert not {n for n in dead if not allowed(n)}, name
+
+
+def test_rpn_contrastive_terms_act_on_the_projection_not_on_the_head_input():
+    """SupCon's projection network: the contrastive terms reach proj, cross-entropy does not."""
+    import torch
+    from torch_geometric.data import Batch
+
+    b = Batch.from_data_list(gc.load_dataset("MUTAG")[:16])
+    for weight, proj_trained in ((0.0, False), (0.1, True)):
+        torch.manual_seed(0)
+        m = gc.GraphClassifier(b.x.shape[1], 2, "rpn", hidden=16)
+        gc._loss(m, b, weight, torch.Generator().manual_seed(0)).backward()
+        got = any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in m.proj.parameters())
+        assert got == proj_trained
+        m.eval()
+        with torch.no_grad():  # the logits never read the projection
+            before = m(b)
+            for p in m.proj.parameters():
+                p.add_(1.0)
+            assert torch.equal(m(b), before)
+
+
+def test_rpn_contrastive_weight_is_chosen_on_validation(monkeypatch):
+    """Several weights: one run each, the fold keeps the best validation (accuracy, then loss),
+    whatever its test accuracy; other models train once; bad weights are refused."""
+    graphs = gc.load_dataset("MUTAG")
+    calls = []
+    fake = {0.0: (0.8, 0.5, 0.9), 0.1: (0.9, 0.6, 0.7), 0.2: (0.9, 0.4, 0.6)}  # weight: val acc, val loss, test
+
+    def fake_train(graphs, tr, va, test_idx, y, model_name, seed, epochs, hidden, num_layers, lr, batch_size,
+                   contrastive, *rest):
+        calls.append((model_name, contrastive))
+        va_acc, va_loss, te = fake[contrastive]
+        return {"test_acc": te, "val_acc": va_acc, "val_loss": va_loss, "best_epoch": 0, "seconds": 1.0,
+                "graphs_per_s": 10.0 * (1 + len(calls))}
+
+    monkeypatch.setattr(gc, "_train", fake_train)
+    tr, te = list(range(0, 150)), list(range(150, 188))
+    r = gc.run_fold(graphs, tr, te, "rpn", 0, contrastive=(0.0, 0.1, 0.2))
+    assert calls == [("rpn", 0.0), ("rpn", 0.1), ("rpn", 0.2)]
+    assert r["contrastive"] == 0.2 and r["test_acc"] == 0.6  # best val acc, then the lower val loss
+    assert r["seconds"] == 3.0 and r["graphs_per_s"] == 30.0  # all three runs' time
+    calls.clear()
+    r = gc.run_fold(graphs, tr, te, "mean", 0, contrastive=(0.0, 0.1))
+    assert calls == [("mean", 0.0)] and "contrastive" not in r
+    assert gc.parse_weights("0, 0.1") == (0.0, 0.1)
+    for bad in ("", "0,0", "-0.1", "x", "nan"):
+        with pytest.raises(ValueError, match="--contrastive"):
+            gc.parse_weights(bad)
+    with pytest.raises(ValueError, match="contrastive weights"):
+        gc.run_fold(graphs, tr, te, "rpn", 0, contrastive=(-1.0,))
