@@ -182,31 +182,31 @@ def test_rpn_contrastive_terms_act_on_the_projection_not_on_the_head_input():
 
 
 def test_rpn_contrastive_weight_is_chosen_on_validation(monkeypatch):
-    """Several weights: one run each, the fold keeps the best validation (accuracy, then loss),
-    whatever its test accuracy; other models train once; bad weights are refused."""
-    graphs = gc.load_dataset("MUTAG")
+    """Several weights: every weight runs on every split and the run keeps the weight with the
+    best mean validation accuracy (then the lower loss), whatever its test accuracy; other
+    models train once; bad weights are refused."""
     calls = []
-    fake = {0.0: (0.8, 0.5, 0.9), 0.1: (0.9, 0.6, 0.7), 0.2: (0.9, 0.4, 0.6)}  # weight: val acc, val loss, test
+    # weight: (val acc, val loss, test acc) on every split
+    fake = {0.0: (0.80, 0.5, 0.95), 0.1: (0.90, 0.6, 0.70), 0.2: (0.90, 0.4, 0.60)}
 
-    def fake_train(graphs, tr, va, test_idx, y, model_name, seed, epochs, hidden, num_layers, lr, batch_size,
-                   contrastive, *rest):
-        calls.append((model_name, contrastive))
-        va_acc, va_loss, te = fake[contrastive]
-        return {"test_acc": te, "val_acc": va_acc, "val_loss": va_loss, "best_epoch": 0, "seconds": 1.0,
-                "graphs_per_s": 10.0 * (1 + len(calls))}
+    def fake_fold(graphs, tr, te, model, seed, contrastive, **kw):
+        calls.append((model, seed, contrastive))
+        va, loss, test = fake[contrastive]
+        return {"test_acc": test, "val_acc": va, "val_loss": loss}
 
-    monkeypatch.setattr(gc, "_train", fake_train)
-    tr, te = list(range(0, 150)), list(range(150, 188))
-    r = gc.run_fold(graphs, tr, te, "rpn", 0, contrastive=(0.0, 0.1, 0.2))
-    assert calls == [("rpn", 0.0), ("rpn", 0.1), ("rpn", 0.2)]
-    assert r["contrastive"] == 0.2 and r["test_acc"] == 0.6  # best val acc, then the lower val loss
-    assert r["seconds"] == 3.0 and r["graphs_per_s"] == 30.0  # all three runs' time
+    monkeypatch.setattr(gc, "run_fold", fake_fold)
+    rows = gc.cross_validate("MUTAG", "rpn", seeds=(0, 1), max_folds=2, contrastive=(0.0, 0.1, 0.2))
+    assert sorted(calls) == sorted((m, s, w) for m in ["rpn"] for s in (0, 1) for w in fake for _ in range(2))
+    assert len(rows) == 4 and all(r["contrastive"] == 0.2 and r["test_acc"] == 0.6 for r in rows)
+    assert rows[0]["by_weight"]["0.0"] == {"val_acc": 0.8, "test_acc": 0.95}
+    fake[0.2] = (0.90, 0.7, 0.60)  # equal validation accuracy: the lower loss wins
+    assert gc.cross_validate("MUTAG", "rpn", max_folds=2, contrastive=(0.0, 0.1, 0.2))[0]["contrastive"] == 0.1
     calls.clear()
-    r = gc.run_fold(graphs, tr, te, "mean", 0, contrastive=(0.0, 0.1))
-    assert calls == [("mean", 0.0)] and "contrastive" not in r
+    rows = gc.cross_validate("MUTAG", "mean", max_folds=2, contrastive=(0.0, 0.1))
+    assert calls == [("mean", 0, 0.0)] * 2 and "contrastive" not in rows[0]
     assert gc.parse_weights("0, 0.1") == (0.0, 0.1)
     for bad in ("", "0,0", "-0.1", "x", "nan"):
         with pytest.raises(ValueError, match="--contrastive"):
             gc.parse_weights(bad)
     with pytest.raises(ValueError, match="contrastive weights"):
-        gc.run_fold(graphs, tr, te, "rpn", 0, contrastive=(-1.0,))
+        gc.cross_validate("MUTAG", "rpn", max_folds=1, contrastive=(-1.0,))
