@@ -285,17 +285,15 @@ def cross_validate(dataset: str, model: str, seeds=(0,), folds: int = 10, max_fo
     on every split, and the rows of the weight with the best mean validation accuracy over
     all the splits (then the lower mean validation loss; then the first given) are returned:
     the weight is chosen on validation accuracy, never on test accuracy (as in any choice
-    pooled over folds, one fold's test graphs sit in other folds' validation splits). Each rpn row has
-    ``contrastive`` (the weight kept) and ``by_weight`` ({weight: {val_acc, test_acc}} of
-    that split, for the report).
+    pooled over folds, one fold's test graphs sit in other folds' validation splits). Each
+    rpn row has ``contrastive`` (the weight kept) and ``by_weight`` ({weight: {val_acc,
+    test_acc}} of that split, for the report).
     """
     from sklearn.model_selection import StratifiedKFold
 
     if kw.get("edge_ratio") is None:
         kw["edge_ratio"] = EDGE_RATIO.get(dataset, DEFAULT_EDGE_RATIO)
-    weights = [float(w) for w in np.atleast_1d(contrastive)]
-    if not weights or min(weights) < 0:
-        raise ValueError(f"contrastive weights must be >= 0, got {contrastive!r}")
+    weights = check_weights(contrastive)
     if model != "rpn":
         weights = weights[:1]
 
@@ -369,15 +367,22 @@ def setting(dataset: str, layers: int, sweep: bool) -> str:
     return f"{dataset}:L{layers}" if sweep else dataset
 
 
+def check_weights(weights) -> tuple[float, ...]:
+    """rpn's contrastive weights (one number or several) as a tuple of floats; refuses an
+    empty list, repeats, and anything not finite and >= 0."""
+    out = tuple(float(w) for w in np.atleast_1d(weights))
+    if not out or not all(np.isfinite(out)) or min(out) < 0 or len(set(out)) != len(out):
+        raise ValueError(f"contrastive weights (--contrastive) must be distinct finite numbers >= 0, got {weights!r}")
+    return out
+
+
 def parse_weights(text: str) -> tuple[float, ...]:
-    """``--contrastive``: one weight or a comma list of them (floats >= 0, no repeats)."""
+    """``--contrastive``: one weight or a comma list of them (see :func:`check_weights`)."""
     try:
-        out = tuple(float(x) for x in text.split(",") if x.strip())
+        out = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise ValueError(f"--contrastive must be a comma list of weights >= 0, got {text!r}") from None
-    if not out or min(out) < 0 or len(set(out)) != len(out) or not all(np.isfinite(out)):
-        raise ValueError(f"--contrastive must be a comma list of distinct finite weights >= 0, got {text!r}")
-    return out
+    return check_weights(out)
 
 
 def parse_layers(text: str) -> list[int]:
