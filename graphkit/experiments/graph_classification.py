@@ -10,7 +10,10 @@ Protocol: stratified k-fold cross-validation (10 folds by default) per seed; ins
 training fold a stratified 10% validation split; the test accuracy of the epoch with the
 best validation accuracy (ties: lower validation loss) is the fold's figure. Reports mean
 +- std over all folds of all seeds, in percent. ``--max-folds`` runs only the first folds
-of the split (a reduced protocol; say so when quoting).
+of the split (a reduced protocol; say so when quoting). ``--patience P`` ends a fold's
+training once P epochs in a row bring no better validation figure (``--epochs`` stays the
+cap). A progress bar counts the folds on a terminal, and ``--json`` is rewritten after
+every model, so an interrupted run keeps what it finished.
 
 Every model shares one backbone: an embedding layer and ``--layers`` GIN convolutions of
 width ``--hidden`` (ReLU, batch norm); they differ only in how the graph vector is formed:
@@ -49,6 +52,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -237,11 +241,16 @@ def _evaluate(model, loader) -> tuple[float, float]:
 def run_fold(graphs: list, train_idx, test_idx, model_name: str, seed: int, epochs: int = 100,
              hidden: int = 64, num_layers: int = 3, lr: float = 1e-3, batch_size: int = 64,
              contrastive: float = 0.1, edge_ratio: float = DEFAULT_EDGE_RATIO, layer_weighting: str = "sum",
-             verbose: bool = False) -> dict:
-    """Train on ``train_idx`` (10% held out for selection), test on ``test_idx``.
+             patience: int | None = None, verbose: bool = False) -> dict:
+    """Train on ``train_idx`` (10% held out for selection), test on ``test_idx``; at most
+    ``epochs`` epochs, fewer when ``patience`` epochs in a row bring no new best validation
+    figure.
 
-    Returns ``{'test_acc', 'val_acc', 'val_loss', 'best_epoch', 'seconds', 'graphs_per_s'}``.
+    Returns ``{'test_acc', 'val_acc', 'val_loss', 'best_epoch', 'epochs_run', 'seconds',
+    'graphs_per_s'}``.
     """
+    if patience is not None and patience < 1:
+        raise ValueError(f"patience must be a positive number of epochs or None, got {patience}")
     from sklearn.model_selection import train_test_split
     from torch_geometric.loader import DataLoader
 
@@ -258,8 +267,11 @@ def run_fold(graphs: list, train_idx, test_idx, model_name: str, seed: int, epoc
                             layer_weighting=layer_weighting)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     best = (-1.0, np.inf, 0.0, 0)
-    t0, seen = time.perf_counter(), 0
+    t0, seen, ran = time.perf_counter(), 0, 0
     for epoch in range(epochs):
+        if patience is not None and epoch - best[3] > patience:
+            break
+        ran += 1
         model.train()
         for data in loader:
             opt.zero_grad()
@@ -273,13 +285,14 @@ def run_fold(graphs: list, train_idx, test_idx, model_name: str, seed: int, epoc
             print(f"  epoch {epoch:3d} val {val_acc:.3f} best test {best[2]:.3f}", file=sys.stderr)
     secs = time.perf_counter() - t0
     return {"test_acc": best[2], "val_acc": best[0], "val_loss": best[1], "best_epoch": best[3],
-            "seconds": secs, "graphs_per_s": seen / secs if secs > 0 else float("nan")}
+            "epochs_run": ran, "seconds": secs, "graphs_per_s": seen / secs if secs > 0 else float("nan")}
 
 
 def cross_validate(dataset: str, model: str, seeds=(0,), folds: int = 10, max_folds: int | None = None,
-                   contrastive=CONTRASTIVE, **kw) -> list[dict]:
+                   contrastive=CONTRASTIVE, progress: bool = False, **kw) -> list[dict]:
     """Per-fold results of stratified ``folds``-fold CV over ``seeds`` (first ``max_folds`` only);
     ``kw`` goes to :func:`run_fold` (``edge_ratio`` None or absent: the dataset's, see EDGE_RATIO).
+    ``progress``: a tqdm bar over the folds on stderr (shown on a terminal only).
 
     ``contrastive`` (``rpn`` only) is one weight or several. With several, every weight runs
     on every split, and the rows of the weight with the best mean validation accuracy over
@@ -290,6 +303,7 @@ def cross_validate(dataset: str, model: str, seeds=(0,), folds: int = 10, max_fo
     test_acc}} of that split, for the report).
     """
     from sklearn.model_selection import StratifiedKFold
+    from tqdm.auto import tqdm
 
     if kw.get("edge_ratio") is None:
         kw["edge_ratio"] = EDGE_RATIO.get(dataset, DEFAULT_EDGE_RATIO)
@@ -306,13 +320,16 @@ def cross_validate(dataset: str, model: str, seeds=(0,), folds: int = 10, max_fo
             if max_folds is not None and f >= max_folds:
                 break
             splits.append((seed, f, tr, te))
-    runs = {}
-    for w in weights:
-        runs[w] = []
-        for seed, f, tr, te in splits:
-            r = run_fold(graphs, tr, te, model, seed, contrastive=w, **kw)
-            r.update(seed=seed, fold=f)
-            runs[w].append(r)
+    runs = {w: [] for w in weights}
+    with tqdm(total=len(weights) * len(splits), desc=f"{dataset}/{model}", unit="fold", leave=False,
+              disable=None if progress else True) as bar:
+        for w in weights:
+            for seed, f, tr, te in splits:
+                r = run_fold(graphs, tr, te, model, seed, contrastive=w, **kw)
+                r.update(seed=seed, fold=f)
+                runs[w].append(r)
+                bar.set_postfix(acc=f"{100 * np.mean([q['test_acc'] for q in runs[w]]):.1f}")
+                bar.update()
     best = weights[0] if len(weights) == 1 else max(
         weights, key=lambda w: (np.mean([r["val_acc"] for r in runs[w]]), -np.mean([r["val_loss"] for r in runs[w]])))
     rows = runs[best]
@@ -322,6 +339,14 @@ def cross_validate(dataset: str, model: str, seeds=(0,), folds: int = 10, max_fo
             r["by_weight"] = {str(w): {"val_acc": runs[w][i]["val_acc"], "test_acc": runs[w][i]["test_acc"]}
                               for w in weights}
     return rows
+
+
+def write_json(path: str, obj) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically (a temporary file beside it, then rename)."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1)
+    os.replace(tmp, path)
 
 
 def summarize(rows: list[dict]) -> tuple[float, float]:
@@ -463,7 +488,9 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--folds", type=int, default=10)
     p.add_argument("--max-folds", type=int, default=None, help="run only the first folds (reduced protocol)")
-    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--epochs", type=int, default=100, help="epochs per fold (the cap, with --patience)")
+    p.add_argument("--patience", type=int, default=None,
+                   help="end a fold after this many epochs without a better validation figure")
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--layers", default="3", help="GIN layers, or a comma list of depths to sweep (e.g. 5,16,32)")
     p.add_argument("--lr", type=float, default=1e-3)
@@ -477,6 +504,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--json", default=None, help="write every per-fold result to this file")
     p.add_argument("--plot", default=None, help="write a bar chart PNG here")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -485,6 +513,8 @@ def main(argv=None) -> int:
     for m in models:
         if m not in MODELS:
             p.error(f"--model must be among {MODELS}, got {m!r}")
+    if a.patience is not None and a.patience < 1:
+        p.error(f"--patience must be a positive number of epochs, got {a.patience}")
     try:
         depths = parse_layers(a.layers)
         contrastive = parse_weights(a.contrastive)
@@ -492,7 +522,8 @@ def main(argv=None) -> int:
         p.error(str(e))
     sweep = len(depths) > 1
     protocol = f"{a.folds}-fold CV" + (f" (first {a.max_folds} folds)" if a.max_folds else "") + \
-        f", seeds {a.seeds}, {a.epochs} epochs, GIN x{a.layers}, hidden {a.hidden}"
+        f", seeds {a.seeds}, {a.epochs} epochs" + (f" (patience {a.patience})" if a.patience else "") + \
+        f", GIN x{a.layers}, hidden {a.hidden}"
     print(f"# {protocol}")
     width = 16 if sweep else 12
     print(f"{'dataset':{width}s} {'model':11s} {'accuracy %':>16s} {'folds':>5s} {'s/fold':>7s} {'graphs/s':>9s}")
@@ -502,13 +533,15 @@ def main(argv=None) -> int:
             label = setting(d, depth, sweep)
             labels.append(label)
             for m in models:
-                rows = cross_validate(d, m, a.seeds, a.folds, a.max_folds, contrastive, epochs=a.epochs,
-                                      hidden=a.hidden, num_layers=depth, lr=a.lr, batch_size=a.batch_size,
-                                      edge_ratio=a.edge_ratio,
+                rows = cross_validate(d, m, a.seeds, a.folds, a.max_folds, contrastive, progress=not a.quiet,
+                                      epochs=a.epochs, patience=a.patience, hidden=a.hidden, num_layers=depth,
+                                      lr=a.lr, batch_size=a.batch_size, edge_ratio=a.edge_ratio,
                                       layer_weighting=a.layer_weighting, verbose=a.verbose)
                 for r in rows:
                     r["layers"] = depth
                 results[f"{label}/{m}"] = rows
+                if a.json:  # after every model: an interrupted run keeps what it finished
+                    write_json(a.json, {"protocol": protocol, "results": results})
                 mean, std = summarize(rows)
                 print(f"{label:{width}s} {m:11s} {mean:7.2f} +- {std:5.2f} {len(rows):5d} "
                       f"{np.mean([r['seconds'] for r in rows]):7.1f} "
@@ -526,9 +559,6 @@ def main(argv=None) -> int:
                   f"splits, points [95% CI] p")
         for r in rows:
             print(f"#   {r['method']:11s} {r['diff']:+6.2f} [{r['ci_low']:+6.2f}, {r['ci_high']:+6.2f}] p={r['p']:.2f}")
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump({"protocol": protocol, "results": results}, f, indent=1)
     if a.plot:
         (plot_depth if sweep else plot)(results, a.plot)
     return 0

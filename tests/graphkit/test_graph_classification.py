@@ -210,3 +210,36 @@ def test_rpn_contrastive_weight_is_chosen_on_validation(monkeypatch):
             gc.parse_weights(bad)
     with pytest.raises(ValueError, match="contrastive weights"):
         gc.cross_validate("MUTAG", "rpn", max_folds=1, contrastive=(-1.0,))
+
+
+def test_patience_ends_a_fold_after_that_many_epochs_without_a_better_validation_figure():
+    graphs = gc.load_dataset("MUTAG")
+    idx = list(range(len(graphs)))
+    tr, te = idx[::2], idx[1::2]
+    full = gc.run_fold(graphs, tr, te, "mean", 0, epochs=12, hidden=8)
+    assert full["epochs_run"] == 12
+    r = gc.run_fold(graphs, tr, te, "mean", 0, epochs=12, hidden=8, patience=2)
+    # the same seed trains the same epochs until it stops, exactly `patience` epochs after
+    # its best; here the full run finds nothing better later, so the figures are the same
+    assert r["epochs_run"] == r["best_epoch"] + 3 < 12
+    assert (r["best_epoch"], r["test_acc"], r["val_acc"]) == (full["best_epoch"], full["test_acc"], full["val_acc"])
+    with pytest.raises(ValueError, match="patience"):
+        gc.run_fold(graphs, tr, te, "mean", 0, epochs=2, hidden=8, patience=0)
+    with pytest.raises(SystemExit):
+        gc.main(["--dataset", "MUTAG", "--patience", "0"])
+
+
+def test_json_is_written_after_every_model(tmp_path, monkeypatch):
+    """A run that fails on its second model keeps the first model's folds in --json."""
+    def fake_cv(dataset, model, *a, **kw):
+        if model == "sum":
+            raise RuntimeError("killed")
+        return [{"test_acc": 0.5, "val_acc": 0.5, "val_loss": 1.0, "seconds": 1.0, "graphs_per_s": 1.0}]
+
+    monkeypatch.setattr(gc, "cross_validate", fake_cv)
+    out = tmp_path / "r.json"
+    with pytest.raises(RuntimeError, match="killed"):
+        gc.main(["--dataset", "MUTAG", "--model", "mean,sum", "--json", str(out), "--quiet"])
+    res = json.loads(out.read_text())["results"]
+    assert list(res) == ["MUTAG/mean"] and res["MUTAG/mean"][0]["test_acc"] == 0.5
+    assert not (tmp_path / "r.json.tmp").exists()
