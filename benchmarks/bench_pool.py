@@ -3,7 +3,7 @@
 Every model is the runner's GIN backbone (graphkit.experiments.graph_classification) with
 one readout; one training step = forward + backward + Adam on a batch of real PROTEINS
 graphs. ``token_graph`` is TokenGraphPool used as a readout over the last layer's node
-states (its own task, sentence pooling, is in graphkit.pool.distractor). Ratios are
+states, as in the runner (its own task, sentence pooling, is in graphkit.pool.distractor). Ratios are
 throughput / TopKPooling's in the same run, on the same device.
 
     python benchmarks/bench_pool.py                       # CPU (and CUDA when available)
@@ -23,22 +23,6 @@ from graphkit.experiments.graph_classification import GraphClassifier, _loss, lo
 MODELS = ("topk", "mean", "sag", "gmt", "histograph", "hyperdrop", "rpn", "token_graph")
 
 
-class _TokenReadout(GraphClassifier):
-    """GIN backbone + TokenGraphPool over the last layer's node states."""
-
-    def __init__(self, in_channels, num_classes, hidden=64, num_layers=3):
-        super().__init__(in_channels, num_classes, "mean", hidden, num_layers)
-        from graphkit.pool import TokenGraphPool
-
-        self.readout = TokenGraphPool(hidden, hidden, hidden, num_layers=2, threshold=0.8)
-
-    def embed(self, data):
-        x = self.embed_x(data.x)
-        for i in range(self.num_layers):
-            x = self._conv(i, x, data.edge_index)
-        return self.readout(x, data.batch, size=data.num_graphs)
-
-
 def _sync(device):
     if device == "cuda":
         torch.cuda.synchronize()
@@ -49,7 +33,7 @@ def throughput(model_name: str, graphs, device: str, batch_size: int, steps: int
 
     torch.manual_seed(0)
     f, c = graphs[0].x.shape[1], int(max(int(g.y) for g in graphs)) + 1
-    model = _TokenReadout(f, c) if model_name == "token_graph" else GraphClassifier(f, c, model_name)
+    model = GraphClassifier(f, c, model_name)
     model = model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     gen = torch.Generator().manual_seed(0)

@@ -38,6 +38,11 @@ width ``--hidden`` (ReLU, batch norm); they differ only in how the graph vector 
               ``--contrastive`` (default 0 and 0.1; as a joint loss SupCon cost MUTAG about
               6 points) by mean validation accuracy over the run's splits: every weight
               runs on every split, so rpn takes that many times longer
+  token_graph graphkit.pool.TokenGraphPool (GLOT) on the last layer, the nodes taken as
+              its tokens: a cosine-similarity graph among each graph's node states
+              (threshold 0.8, the input graph's edges are not used), 2 GAT layers with
+              jumping knowledge, softmax-scored weighted sum (GLOT's defaults). GLOT is a
+              sentence-pooling method; this is its readout on a GNN's node states
 
 After the table, each of our methods is compared with the best PyG baseline of the same
 dataset, paired over the (seed, fold) splits both ran on: mean difference in points, its 95%
@@ -63,7 +68,7 @@ from torch import nn
 
 from graphkit.experiments import deterministic
 
-MODELS = ("mean", "sum", "topk", "sag", "gmt", "histograph", "hyperdrop", "rpn")
+MODELS = ("mean", "sum", "topk", "sag", "gmt", "histograph", "hyperdrop", "rpn", "token_graph")
 BASELINES = ("mean", "sum", "topk", "sag", "gmt")
 # HyperDrop's edge ratio per dataset, from the reference scripts (harryjo97/EHGNN
 # scripts/classification_TU.sh); ENZYMES and NCI1 are not among them
@@ -162,6 +167,10 @@ class GraphClassifier(nn.Module):
             # SupCon's projection network (Khosla et al. 2020, as SimCLR's): the contrastive
             # terms act on proj(z), the classifier reads z; proj is discarded after training
             self.proj = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, hidden))
+        elif model == "token_graph":
+            from graphkit.pool import TokenGraphPool
+
+            self.readout = TokenGraphPool(hidden, hidden, hidden, num_layers=2, threshold=0.8)
         self.head = nn.Sequential(nn.Linear(out, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, num_classes))
 
     def _conv(self, i, x, edge_index, edge_weight=None):
@@ -203,6 +212,8 @@ class GraphClassifier(nn.Module):
             return self.readout(x, batch, dim_size=size)
         if self.model == "histograph":
             return self.readout(hist, batch, size)
+        if self.model == "token_graph":
+            return self.readout(x, batch, size=size)
         return self.readout(x, edge_index, batch, size=size, structure=getattr(data, "structure", None),
                             pos=getattr(data, "pos", None))
 
