@@ -22,7 +22,11 @@ width ``--hidden`` (ReLU, batch norm); they differ only in how the graph vector 
   topk, sag   conv / TopKPooling (SAGPooling) ratio 0.5 after every conv, mean||max
               readout summed over the hierarchy (Cangea et al. / Lee et al. architecture)
   gmt         PyG GraphMultisetTransformer on the last layer
-  histograph  graphkit.pool.HistoGraphReadout over every layer's output (``--layer-weighting``)
+  histograph  graphkit.pool.HistoGraphReadout over every layer's output; its layer weights are
+              the paper's divide-by-sum or the softmax of its ablation, chosen among
+              ``--layer-weighting`` (default both) by mean validation accuracy, as rpn's
+              contrastive weight below (softmax held up in deep stacks, where divide-by-sum
+              blew up; on PROTEINS the two differed by a point, either way round by split)
   hyperdrop   graphkit.pool.HyperDrop after every conv but the last (EHGNN's Model_HyperDrop):
               each drops edges of the graph the next conv runs on, and the next conv
               weights the kept edges by clamp(tanh(score), 0, 1) (EHGNN's edge_weight; a
@@ -80,6 +84,10 @@ DEFAULT_EDGE_RATIO = 0.8
 # clean graphs; validation 92.2 vs 87.5), while on PROTEINS the terms helped (seed 0, 30
 # epochs: test 69.8 without, 73.5 at 0.1; validation 75.4 vs 76.2)
 CONTRASTIVE = (0.0, 0.1)
+# HistoGraphReadout's layer weights: the paper's divide-by-sum and its softmax ablation
+LAYER_WEIGHTINGS = ("sum", "softmax")
+# the run_fold argument each of these models takes among several, chosen on validation
+CHOSEN_ON_VALIDATION = {"rpn": "contrastive", "histograph": "layer_weighting"}
 MAX_DEGREE = 64
 
 
@@ -300,27 +308,30 @@ def run_fold(graphs: list, train_idx, test_idx, model_name: str, seed: int, epoc
 
 
 def cross_validate(dataset: str, model: str, seeds=(0,), folds: int = 10, max_folds: int | None = None,
-                   contrastive=CONTRASTIVE, progress: bool = False, **kw) -> list[dict]:
+                   contrastive=CONTRASTIVE, layer_weighting=LAYER_WEIGHTINGS, progress: bool = False,
+                   **kw) -> list[dict]:
     """Per-fold results of stratified ``folds``-fold CV over ``seeds`` (first ``max_folds`` only);
     ``kw`` goes to :func:`run_fold` (``edge_ratio`` None or absent: the dataset's, see EDGE_RATIO).
     ``progress``: a tqdm bar over the folds on stderr (shown on a terminal only).
 
-    ``contrastive`` (``rpn`` only) is one weight or several. With several, every weight runs
-    on every split, and the rows of the weight with the best mean validation accuracy over
-    all the splits (then the lower mean validation loss; then the first given) are returned:
-    the weight is chosen on validation accuracy, never on test accuracy (as in any choice
-    pooled over folds, one fold's test graphs sit in other folds' validation splits). Each
-    rpn row has ``contrastive`` (the weight kept) and ``by_weight`` ({weight: {val_acc,
-    test_acc}} of that split, for the report).
+    The models of :data:`CHOSEN_ON_VALIDATION` take one option among several: ``rpn`` its
+    ``contrastive`` weight (one number or several), ``histograph`` its ``layer_weighting``
+    ("sum", "softmax" or both). With several, every option runs on every split, and the rows
+    of the option with the best mean validation accuracy over all the splits (then the lower
+    mean validation loss; then the first given) are returned: the option is chosen on
+    validation accuracy, never on test accuracy (as in any choice pooled over folds, one
+    fold's test graphs sit in other folds' validation splits). Each such row has the option
+    kept under its name (``contrastive`` or ``layer_weighting``) and ``by_option`` ({option:
+    {val_acc, test_acc}} of that split, for the report). Other models run once.
     """
     from sklearn.model_selection import StratifiedKFold
     from tqdm.auto import tqdm
 
     if kw.get("edge_ratio") is None:
         kw["edge_ratio"] = EDGE_RATIO.get(dataset, DEFAULT_EDGE_RATIO)
-    weights = check_weights(contrastive)
-    if model != "rpn":
-        weights = weights[:1]
+    options = {"contrastive": check_weights(contrastive), "layer_weighting": check_weightings(layer_weighting)}
+    name = CHOSEN_ON_VALIDATION.get(model)
+    choices = options[name] if name else (None,)
 
     graphs = load_dataset(dataset)
     y = np.array([int(g.y) for g in graphs])
@@ -331,24 +342,25 @@ def cross_validate(dataset: str, model: str, seeds=(0,), folds: int = 10, max_fo
             if max_folds is not None and f >= max_folds:
                 break
             splits.append((seed, f, tr, te))
-    runs = {w: [] for w in weights}
-    with tqdm(total=len(weights) * len(splits), desc=f"{dataset}/{model}", unit="fold", leave=False,
+    runs = {c: [] for c in choices}
+    with tqdm(total=len(choices) * len(splits), desc=f"{dataset}/{model}", unit="fold", leave=False,
               disable=None if progress else True) as bar:
-        for w in weights:
+        for c in choices:
+            args = {**kw, name: c} if name else kw
             for seed, f, tr, te in splits:
-                r = run_fold(graphs, tr, te, model, seed, contrastive=w, **kw)
+                r = run_fold(graphs, tr, te, model, seed, **args)
                 r.update(seed=seed, fold=f)
-                runs[w].append(r)
-                bar.set_postfix(acc=f"{100 * np.mean([q['test_acc'] for q in runs[w]]):.1f}")
+                runs[c].append(r)
+                bar.set_postfix(acc=f"{100 * np.mean([q['test_acc'] for q in runs[c]]):.1f}")
                 bar.update()
-    best = weights[0] if len(weights) == 1 else max(
-        weights, key=lambda w: (np.mean([r["val_acc"] for r in runs[w]]), -np.mean([r["val_loss"] for r in runs[w]])))
+    best = choices[0] if len(choices) == 1 else max(
+        choices, key=lambda c: (np.mean([r["val_acc"] for r in runs[c]]), -np.mean([r["val_loss"] for r in runs[c]])))
     rows = runs[best]
-    if model == "rpn":
+    if name:
         for i, r in enumerate(rows):
-            r["contrastive"] = best
-            r["by_weight"] = {str(w): {"val_acc": runs[w][i]["val_acc"], "test_acc": runs[w][i]["test_acc"]}
-                              for w in weights}
+            r[name] = best
+            r["by_option"] = {str(c): {"val_acc": runs[c][i]["val_acc"], "test_acc": runs[c][i]["test_acc"]}
+                              for c in choices}
     return rows
 
 
@@ -419,6 +431,16 @@ def parse_weights(text: str) -> tuple[float, ...]:
     except ValueError:
         raise ValueError(f"--contrastive must be a comma list of weights >= 0, got {text!r}") from None
     return check_weights(out)
+
+
+def check_weightings(weightings) -> tuple[str, ...]:
+    """HistoGraphReadout's layer weightings (one name or several) as a tuple; refuses an empty
+    list, repeats, and names other than those of :data:`LAYER_WEIGHTINGS`."""
+    out = (weightings,) if isinstance(weightings, str) else tuple(weightings)
+    if not out or not set(out) <= set(LAYER_WEIGHTINGS) or len(set(out)) != len(out):
+        raise ValueError(f"layer weightings (--layer-weighting) must be distinct names among {LAYER_WEIGHTINGS}, "
+                         f"got {weightings!r}")
+    return out
 
 
 def parse_layers(text: str) -> list[int]:
@@ -510,8 +532,9 @@ def main(argv=None) -> int:
                    help="rpn: weight of SupCon + InfoNCE, or a comma list (chosen by mean validation accuracy)")
     p.add_argument("--edge-ratio", type=float, default=None,
                    help="edges kept by each HyperDrop (hyperdrop; default per dataset, see the text above)")
-    p.add_argument("--layer-weighting", default="sum", choices=("sum", "softmax"),
-                   help="histograph: the paper's divide-by-sum layer weights, or softmax (its ablation)")
+    p.add_argument("--layer-weighting", default=",".join(LAYER_WEIGHTINGS),
+                   help="histograph: the paper's divide-by-sum layer weights ('sum'), softmax (its ablation), "
+                        "or a comma list (chosen by mean validation accuracy)")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--json", default=None, help="write every per-fold result to this file")
     p.add_argument("--plot", default=None, help="write a bar chart PNG here")
@@ -529,6 +552,7 @@ def main(argv=None) -> int:
     try:
         depths = parse_layers(a.layers)
         contrastive = parse_weights(a.contrastive)
+        weightings = check_weightings([w.strip() for w in a.layer_weighting.split(",") if w.strip()])
     except ValueError as e:
         p.error(str(e))
     sweep = len(depths) > 1
@@ -544,10 +568,10 @@ def main(argv=None) -> int:
             label = setting(d, depth, sweep)
             labels.append(label)
             for m in models:
-                rows = cross_validate(d, m, a.seeds, a.folds, a.max_folds, contrastive, progress=not a.quiet,
-                                      epochs=a.epochs, patience=a.patience, hidden=a.hidden, num_layers=depth,
-                                      lr=a.lr, batch_size=a.batch_size, edge_ratio=a.edge_ratio,
-                                      layer_weighting=a.layer_weighting, verbose=a.verbose)
+                rows = cross_validate(d, m, a.seeds, a.folds, a.max_folds, contrastive, weightings,
+                                      progress=not a.quiet, epochs=a.epochs, patience=a.patience, hidden=a.hidden,
+                                      num_layers=depth, lr=a.lr, batch_size=a.batch_size, edge_ratio=a.edge_ratio,
+                                      verbose=a.verbose)
                 for r in rows:
                     r["layers"] = depth
                 results[f"{label}/{m}"] = rows
@@ -557,12 +581,12 @@ def main(argv=None) -> int:
                 print(f"{label:{width}s} {m:11s} {mean:7.2f} +- {std:5.2f} {len(rows):5d} "
                       f"{np.mean([r['seconds'] for r in rows]):7.1f} "
                       f"{np.mean([r['graphs_per_s'] for r in rows]):9.0f}", flush=True)
-                if m == "rpn" and len(contrastive) > 1:
-                    print(f"#   rpn's contrastive weight {rows[0]['contrastive']:g}, chosen on mean validation "
-                          "accuracy: " + "; ".join(
-                              f"{w} val {100 * np.mean([r['by_weight'][w]['val_acc'] for r in rows]):.2f} "
-                              f"test {100 * np.mean([r['by_weight'][w]['test_acc'] for r in rows]):.2f}"
-                              for w in rows[0]["by_weight"]), flush=True)
+                name = CHOSEN_ON_VALIDATION.get(m)
+                if name and len(rows[0]["by_option"]) > 1:
+                    print(f"#   {m}'s {name} {rows[0][name]}, chosen on mean validation accuracy: " + "; ".join(
+                        f"{c} val {100 * np.mean([r['by_option'][c]['val_acc'] for r in rows]):.2f} "
+                        f"test {100 * np.mean([r['by_option'][c]['test_acc'] for r in rows]):.2f}"
+                        for c in rows[0]["by_option"]), flush=True)
     for d in labels:
         rows = paired_vs_best_baseline(results, d)
         if rows:

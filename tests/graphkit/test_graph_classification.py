@@ -88,10 +88,36 @@ def test_runner_passes_the_histograph_layer_weighting(monkeypatch):
     assert gc.GraphClassifier(7, 2, "histograph", hidden=16).readout.layer_weighting == "sum"
     got = []
     monkeypatch.setattr(gc, "run_fold", lambda *a, layer_weighting, **kw: got.append(layer_weighting) or
-                        {"test_acc": 1.0, "seconds": 1.0, "graphs_per_s": 1.0})
+                        {"test_acc": 1.0, "val_acc": 1.0, "val_loss": 0.0, "seconds": 1.0, "graphs_per_s": 1.0})
     assert gc.main(["--dataset", "MUTAG", "--model", "histograph", "--max-folds", "1",
                     "--layer-weighting", "softmax"]) == 0
     assert got == ["softmax"]
+    for bad in ("", "max", "sum,sum"):
+        with pytest.raises(SystemExit):
+            gc.main(["--dataset", "MUTAG", "--model", "histograph", "--layer-weighting", bad])
+
+
+def test_histograph_layer_weighting_is_chosen_on_validation(monkeypatch, capsys):
+    """By default both weightings run on every split and the run keeps the better mean
+    validation accuracy, whatever the test figures; the runner prints both."""
+    calls = []
+    fake = {"sum": (0.70, 0.5, 0.90), "softmax": (0.75, 0.6, 0.60)}  # (val acc, val loss, test acc)
+
+    def fake_fold(graphs, tr, te, model, seed, layer_weighting=None, **kw):
+        calls.append((model, layer_weighting))
+        va, loss, test = fake[layer_weighting] if model == "histograph" else (0.5, 1.0, 0.5)
+        return {"test_acc": test, "val_acc": va, "val_loss": loss, "seconds": 1.0, "graphs_per_s": 1.0}
+
+    monkeypatch.setattr(gc, "run_fold", fake_fold)
+    rows = gc.cross_validate("MUTAG", "histograph", max_folds=2)
+    assert sorted(calls) == [("histograph", "softmax")] * 2 + [("histograph", "sum")] * 2
+    assert all(r["layer_weighting"] == "softmax" and r["test_acc"] == 0.6 for r in rows)
+    assert rows[1]["by_option"] == {"sum": {"val_acc": 0.7, "test_acc": 0.9}, "softmax": {"val_acc": 0.75, "test_acc": 0.6}}
+    assert gc.main(["--dataset", "MUTAG", "--model", "histograph,mean", "--max-folds", "1", "--quiet"]) == 0
+    assert "histograph's layer_weighting softmax, chosen on mean validation accuracy: sum val 70.00 test 90.00; " \
+           "softmax val 75.00 test 60.00" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="layer weightings"):
+        gc.cross_validate("MUTAG", "histograph", max_folds=1, layer_weighting=("sum", "max"))
 
 
 def test_depth_sweep_runs_each_depth_as_its_own_setting(tmp_path, monkeypatch, capsys):
@@ -99,12 +125,13 @@ def test_depth_sweep_runs_each_depth_as_its_own_setting(tmp_path, monkeypatch, c
 
     def fake_fold(graphs, tr, te, model, seed, num_layers, **kw):
         got.append((model, num_layers))
-        return {"test_acc": 0.5 + num_layers / 100 + (model == "histograph") / 10, "seconds": 1.0, "graphs_per_s": 1.0}
+        return {"test_acc": 0.5 + num_layers / 100 + (model == "histograph") / 10, "val_acc": 0.5, "val_loss": 1.0,
+                "seconds": 1.0, "graphs_per_s": 1.0}
 
     monkeypatch.setattr(gc, "run_fold", fake_fold)
     out, png = tmp_path / "r.json", tmp_path / "depth.png"
     assert gc.main(["--dataset", "MUTAG", "--model", "histograph,mean", "--layers", "2,8", "--max-folds", "2",
-                    "--json", str(out), "--plot", str(png)]) == 0
+                    "--layer-weighting", "sum", "--json", str(out), "--plot", str(png)]) == 0
     assert got == [("histograph", 2)] * 2 + [("mean", 2)] * 2 + [("histograph", 8)] * 2 + [("mean", 8)] * 2
     res = json.loads(out.read_text())["results"]
     assert sorted(res) == ["MUTAG:L2/histograph", "MUTAG:L2/mean", "MUTAG:L8/histograph", "MUTAG:L8/mean"]
@@ -191,21 +218,21 @@ def test_rpn_contrastive_weight_is_chosen_on_validation(monkeypatch):
     # weight: (val acc, val loss, test acc) on every split
     fake = {0.0: (0.80, 0.5, 0.95), 0.1: (0.90, 0.6, 0.70), 0.2: (0.90, 0.4, 0.60)}
 
-    def fake_fold(graphs, tr, te, model, seed, contrastive, **kw):
+    def fake_fold(graphs, tr, te, model, seed, contrastive=None, **kw):
         calls.append((model, seed, contrastive))
-        va, loss, test = fake[contrastive]
+        va, loss, test = fake.get(contrastive, (0.5, 1.0, 0.5))
         return {"test_acc": test, "val_acc": va, "val_loss": loss}
 
     monkeypatch.setattr(gc, "run_fold", fake_fold)
     rows = gc.cross_validate("MUTAG", "rpn", seeds=(0, 1), max_folds=2, contrastive=(0.0, 0.1, 0.2))
     assert sorted(calls) == sorted((m, s, w) for m in ["rpn"] for s in (0, 1) for w in fake for _ in range(2))
     assert len(rows) == 4 and all(r["contrastive"] == 0.2 and r["test_acc"] == 0.6 for r in rows)
-    assert rows[0]["by_weight"]["0.0"] == {"val_acc": 0.8, "test_acc": 0.95}
+    assert rows[0]["by_option"]["0.0"] == {"val_acc": 0.8, "test_acc": 0.95}
     fake[0.2] = (0.90, 0.7, 0.60)  # equal validation accuracy: the lower loss wins
     assert gc.cross_validate("MUTAG", "rpn", max_folds=2, contrastive=(0.0, 0.1, 0.2))[0]["contrastive"] == 0.1
     calls.clear()
     rows = gc.cross_validate("MUTAG", "mean", max_folds=2, contrastive=(0.0, 0.1))
-    assert calls == [("mean", 0, 0.0)] * 2 and "contrastive" not in rows[0]
+    assert calls == [("mean", 0, None)] * 2 and "contrastive" not in rows[0] and "by_option" not in rows[0]
     assert gc.parse_weights("0, 0.1") == (0.0, 0.1)
     for bad in ("", "0,0", "-0.1", "x", "nan"):
         with pytest.raises(ValueError, match="--contrastive"):
