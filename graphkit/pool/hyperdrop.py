@@ -125,8 +125,9 @@ class HyperDrop(nn.Module):
     random; :class:`graphkit.experiments.graph_classification.GraphClassifier` weights its
     GIN sums. Mind that such weights die: an edge scored below 0 gets weight 0 and, through
     the clamp, no gradient. In the runner's model, after 30 epochs on ENZYMES or PROTEINS,
-    every edge kept by the first drop had weight 0, so the convolutions after it saw no
-    neighbours (EHGNN's reference code has the same clamp).
+    every edge kept by the first drop had weight 0, so the convolution after it saw no
+    neighbours (on PROTEINS the second drop's edges too). EHGNN's reference code has the
+    same clamp.
 
     Initial edge representations are symmetric in the endpoints,
     ``e_ij = W_1 (x_i + x_j) + W_2 |x_i - x_j| + W_3 a_ij``, so both directions of an
