@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 import functools
+import json
+import os
+
+
+def write_json(path: str, obj) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically: a temporary file beside it, then a rename,
+    so a crash never leaves a half-written results file (numpy scalars are written as floats)."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1, default=float)
+    os.replace(tmp, path)
 
 
 def deterministic(main):

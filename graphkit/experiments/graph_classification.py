@@ -61,8 +61,6 @@ features, so x is the one-hot node degree, capped at 64 as is common practice).
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
 
@@ -71,7 +69,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graphkit.experiments import deterministic
+from graphkit.experiments import deterministic, write_json
 
 MODELS = ("mean", "sum", "topk", "sag", "gmt", "histograph", "hyperdrop", "rpn", "token_graph")
 BASELINES = ("mean", "sum", "topk", "sag", "gmt")
@@ -269,8 +267,7 @@ def run_fold(graphs: list, train_idx, test_idx, model_name: str, seed: int, epoc
     Returns ``{'test_acc', 'val_acc', 'val_loss', 'best_epoch', 'epochs_run', 'seconds',
     'graphs_per_s'}``.
     """
-    if patience is not None and patience < 1:
-        raise ValueError(f"patience must be a positive number of epochs or None, got {patience}")
+    check_patience(patience)
     from sklearn.model_selection import train_test_split
     from torch_geometric.loader import DataLoader
 
@@ -365,14 +362,6 @@ def cross_validate(dataset: str, model: str, seeds=(0,), folds: int = 10, max_fo
     return rows
 
 
-def write_json(path: str, obj) -> None:
-    """Write ``obj`` as JSON to ``path`` atomically (a temporary file beside it, then rename)."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
-
-
 def summarize(rows: list[dict]) -> tuple[float, float]:
     """(mean %, std %) of the folds' test accuracy."""
     acc = np.array([r["test_acc"] for r in rows])
@@ -432,6 +421,12 @@ def parse_weights(text: str) -> tuple[float, ...]:
     except ValueError:
         raise ValueError(f"--contrastive must be a comma list of weights >= 0, got {text!r}") from None
     return check_weights(out)
+
+
+def check_patience(patience: int | None) -> None:
+    """``patience`` (``--patience``) is None or a positive number of epochs."""
+    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
+        raise ValueError(f"patience (--patience) must be a positive number of epochs or None, got {patience!r}")
 
 
 def check_weightings(weightings) -> tuple[str, ...]:
@@ -548,9 +543,8 @@ def main(argv=None) -> int:
     for m in models:
         if m not in MODELS:
             p.error(f"--model must be among {MODELS}, got {m!r}")
-    if a.patience is not None and a.patience < 1:
-        p.error(f"--patience must be a positive number of epochs, got {a.patience}")
     try:
+        check_patience(a.patience)
         depths = parse_layers(a.layers)
         contrastive = parse_weights(a.contrastive)
         weightings = check_weightings([w.strip() for w in a.layer_weighting.split(",") if w.strip()])

@@ -20,14 +20,13 @@ Yeast, Celegans, Power (no features: x is the identity, i.e. a learned embedding
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
 import numpy as np
 import torch
 
-from graphkit.experiments import deterministic
+from graphkit.experiments import deterministic, write_json
 
 PLANETOID = ("cora", "citeseer", "pubmed")
 SEAL = ("usair", "ns", "pb", "yeast", "celegans", "power")
@@ -194,8 +193,7 @@ def main(argv=None) -> int:
             print(f"{d:10s} {name:8s} " + " ".join(f"{summ[k][0]:6.2f} +- {summ[k][1]:4.2f}" for k in metrics)
                   + f" {np.mean([r['seconds'] for r in rows]):8.1f}", flush=True)
     if a.json:
-        with open(a.json, "w") as f:
-            json.dump(all_rows, f, indent=1)
+        write_json(a.json, all_rows)
     return 0
 
 

@@ -28,14 +28,13 @@ bitcoin-otc, bitcoin-alpha. Prints mean +- std over seeds (percent).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
 import numpy as np
 import torch
 
-from graphkit.experiments import deterministic
+from graphkit.experiments import deterministic, write_json
 from graphkit.temporal.semba import SIGN_EPOCHS, SIGN_LR
 
 LINK_MODELS = ("tgn", "pres", "pyg-tgn", "nat")
@@ -193,8 +192,7 @@ def main(argv=None) -> int:
                 print(f"{d:14s} {m:8s} {b:5d} {cells} {per_epoch:8.1f} {np.mean([r['seconds'] for r in rows]):7.1f} "
                       f"{ran:6.1f} {a.lr:7.1e}", flush=True)
     if a.json:
-        with open(a.json, "w") as f:
-            json.dump(out, f, indent=1, default=float)
+        write_json(a.json, out)
     return 0
 
 
