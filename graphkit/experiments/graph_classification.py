@@ -25,9 +25,9 @@ width ``--hidden`` (ReLU, batch norm); they differ only in how the graph vector 
   histograph  graphkit.pool.HistoGraphReadout over every layer's output; its layer weights are
               the paper's divide-by-sum or the softmax of its ablation, chosen among
               ``--layer-weighting`` (default both) by mean validation accuracy, as rpn's
-              contrastive weight below (validation kept softmax on MUTAG, PROTEINS and
-              ENZYMES, the paper's sum on IMDB-BINARY; softmax held up in deep stacks,
-              where divide-by-sum blew up)
+              contrastive weight below (validation kept softmax on MUTAG, PROTEINS,
+              ENZYMES and NCI1, the paper's sum on IMDB-BINARY; softmax held up in deep
+              stacks, where divide-by-sum blew up)
   hyperdrop   graphkit.pool.HyperDrop after every conv but the last (EHGNN's Model_HyperDrop):
               each drops edges of the graph the next conv runs on, and the next conv
               weights the kept edges by clamp(tanh(score), 0, 1) (EHGNN's edge_weight; a
