@@ -3,8 +3,8 @@
 Every model is the runner's GIN backbone (graphkit.experiments.graph_classification) with
 one readout; one training step = forward + backward + Adam on a batch of real PROTEINS
 graphs. ``token_graph`` is TokenGraphPool used as a readout over the last layer's node
-states, as in the runner (its own task, sentence pooling, is in graphkit.pool.distractor). Ratios are
-throughput / TopKPooling's in the same run, on the same device.
+states, as in the runner (its own task, sentence pooling, is in graphkit.pool.distractor).
+Ratios are throughput / TopKPooling's in the same run, on the same device.
 
     python benchmarks/bench_pool.py                       # CPU (and CUDA when available)
     python benchmarks/bench_pool.py --device cpu --graphs 512 --steps 20 --plot pool.png

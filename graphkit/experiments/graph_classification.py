@@ -425,7 +425,8 @@ def parse_weights(text: str) -> tuple[float, ...]:
 
 def check_patience(patience: int | None) -> None:
     """``patience`` (``--patience``) is None or a positive number of epochs."""
-    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
+    if patience is not None and (isinstance(patience, bool) or not isinstance(patience, (int, np.integer))
+                                 or patience < 1):
         raise ValueError(f"patience (--patience) must be a positive number of epochs or None, got {patience!r}")
 
 
