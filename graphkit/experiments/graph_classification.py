@@ -30,10 +30,13 @@ width ``--hidden`` (ReLU, batch norm); they differ only in how the graph vector 
               stacks, where divide-by-sum blew up)
   hyperdrop   graphkit.pool.HyperDrop after every conv but the last (EHGNN's Model_HyperDrop):
               each drops edges of the graph the next conv runs on, and the next conv
-              weights the kept edges by clamp(tanh(score), 0, 1) (EHGNN's edge_weight; a
-              weighted sum in GIN's aggregation), which is how the edge scorer is trained;
-              its learned edge features feed the next HyperDrop; max||mean||sum of the
-              nodes summed over the layers. Edges kept per drop: the reference scripts'
+              weights the kept edges (a weighted sum in GIN's aggregation), which is how the
+              edge scorer is trained: by EHGNN's clamp(tanh(score), 0, 1) ("tanh", its
+              edge_weight) or by sigmoid(score), chosen among ``--edge-weighting`` (default
+              both) by mean validation accuracy, as rpn's contrastive weight below (under
+              the clamp an edge scored below 0 has weight 0 and no gradient, and whole
+              drops went dead in training); its learned edge features feed the next
+              HyperDrop; max||mean||sum of the nodes summed over the layers. Edges kept per drop: the reference scripts'
               ratio per dataset (MUTAG 0.9, PROTEINS 0.65, IMDB-BINARY 0.9; ENZYMES and
               NCI1, which they do not cover, 0.8), or ``--edge-ratio``
   rpn         graphkit.pool.RegionProposalPool on the last layer, trained with
@@ -85,8 +88,11 @@ DEFAULT_EDGE_RATIO = 0.8
 CONTRASTIVE = (0.0, 0.1)
 # HistoGraphReadout's layer weights: the paper's divide-by-sum and its softmax ablation
 LAYER_WEIGHTINGS = ("sum", "softmax")
+# HyperDrop's weights of the kept edges in the next conv: EHGNN's clamp(tanh(score), 0, 1),
+# or a sigmoid, under which no kept edge's weight (and gradient) is ever exactly 0
+EDGE_WEIGHTINGS = ("tanh", "sigmoid")
 # the run_fold argument each of these models takes among several, chosen on validation
-CHOSEN_ON_VALIDATION = {"rpn": "contrastive", "histograph": "layer_weighting"}
+CHOSEN_ON_VALIDATION = {"rpn": "contrastive", "histograph": "layer_weighting", "hyperdrop": "edge_weighting"}
 MAX_DEGREE = 64
 
 
@@ -106,6 +112,17 @@ def _gin(i: int, o: int) -> nn.Module:
     from torch_geometric.nn import GINConv
 
     return GINConv(nn.Sequential(nn.Linear(i, o), nn.BatchNorm1d(o), nn.ReLU(), nn.Linear(o, o)), train_eps=True)
+
+
+def hyperdrop_edge_weight(score: torch.Tensor, weighting: str = "tanh") -> torch.Tensor:
+    """Weights in (the next conv) of the edges a HyperDrop kept, from their scores:
+    ``"tanh"`` EHGNN's ``clamp(tanh(score), 0, 1)`` (an edge scored below 0 gets weight 0 and no
+    gradient, so it cannot come back), ``"sigmoid"`` ``sigmoid(score)`` (never 0)."""
+    if weighting == "sigmoid":
+        return torch.sigmoid(score)
+    if weighting == "tanh":
+        return torch.tanh(score).clamp(0.0, 1.0)
+    raise ValueError(f"edge weighting must be one of {EDGE_WEIGHTINGS}, got {weighting!r}")
 
 
 def gin_weighted(conv, x: torch.Tensor, edge_index: torch.Tensor, edge_weight: torch.Tensor | None = None):
@@ -131,6 +148,8 @@ class GraphClassifier(nn.Module):
         dropout: dropout in the head.
         edge_ratio: fraction of the edges each HyperDrop keeps (``hyperdrop``).
         layer_weighting: HistoGraphReadout's layer weights, "sum" or "softmax" (``histograph``).
+        edge_weighting: weights of the edges HyperDrop keeps, "tanh" or "sigmoid" (``hyperdrop``;
+            see :func:`hyperdrop_edge_weight`).
 
     Forward: ``data`` (a PyG Batch with x, edge_index, batch) -> ``(B, C)`` logits;
     ``embed(data)`` -> ``(B, hidden)`` graph vectors.
@@ -138,13 +157,17 @@ class GraphClassifier(nn.Module):
 
     def __init__(self, in_channels: int, num_classes: int, model: str = "mean", hidden: int = 64,
                  num_layers: int = 3, edge_channels: int = 0, dropout: float = 0.5,
-                 edge_ratio: float = DEFAULT_EDGE_RATIO, layer_weighting: str = "sum"):
+                 edge_ratio: float = DEFAULT_EDGE_RATIO, layer_weighting: str = "sum",
+                 edge_weighting: str = "tanh"):
         super().__init__()
         from torch_geometric.nn import SAGPooling, TopKPooling
         from torch_geometric.nn.aggr import GraphMultisetTransformer
 
         if model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+        if edge_weighting not in EDGE_WEIGHTINGS:
+            raise ValueError(f"edge_weighting must be one of {EDGE_WEIGHTINGS}, got {edge_weighting!r}")
+        self.edge_weighting = edge_weighting
         self.model, self.hidden, self.num_layers = model, hidden, num_layers
         self.embed_x = nn.Linear(in_channels, hidden)
         self.convs = nn.ModuleList([_gin(hidden, hidden) for _ in range(num_layers)])
@@ -203,7 +226,7 @@ class GraphClassifier(nn.Module):
                 x = self._conv(i, x, edge_index, w)
                 if i < self.num_layers - 1:
                     x, edge_index, e, batch, perm, score = self.pools[i](x, edge_index, e, batch)
-                    w = torch.tanh(score[perm]).clamp(0.0, 1.0)  # kept edges come out in perm's order
+                    w = hyperdrop_edge_weight(score[perm], self.edge_weighting)  # kept edges in perm's order
                 g = g + torch.cat([global_max_pool(x, batch, size), global_mean_pool(x, batch, size),
                                    global_add_pool(x, batch, size)], 1)
             return g
@@ -259,7 +282,7 @@ def _evaluate(model, loader) -> tuple[float, float]:
 def run_fold(graphs: list, train_idx, test_idx, model_name: str, seed: int, epochs: int = 100,
              hidden: int = 64, num_layers: int = 3, lr: float = 1e-3, batch_size: int = 64,
              contrastive: float = 0.1, edge_ratio: float = DEFAULT_EDGE_RATIO, layer_weighting: str = "sum",
-             patience: int | None = None, verbose: bool = False) -> dict:
+             edge_weighting: str = "tanh", patience: int | None = None, verbose: bool = False) -> dict:
     """Train on ``train_idx`` (10% held out for selection), test on ``test_idx``; at most
     ``epochs`` epochs, fewer when ``patience`` epochs in a row bring no new best validation
     figure.
@@ -281,7 +304,7 @@ def run_fold(graphs: list, train_idx, test_idx, model_name: str, seed: int, epoc
     ea = graphs[0].edge_attr
     model = GraphClassifier(graphs[0].x.shape[1], int(y.max()) + 1, model_name, hidden, num_layers,
                             edge_channels=0 if ea is None else ea.shape[1], edge_ratio=edge_ratio,
-                            layer_weighting=layer_weighting)
+                            layer_weighting=layer_weighting, edge_weighting=edge_weighting)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     best = (-1.0, np.inf, 0.0, 0)
     t0, seen, ran = time.perf_counter(), 0, 0
@@ -306,7 +329,8 @@ def run_fold(graphs: list, train_idx, test_idx, model_name: str, seed: int, epoc
 
 
 def cross_validate(dataset: str, model: str, seeds=(0,), folds: int = 10, max_folds: int | None = None,
-                   contrastive=CONTRASTIVE, layer_weighting=LAYER_WEIGHTINGS, progress: bool = False,
+                   contrastive=CONTRASTIVE, layer_weighting=LAYER_WEIGHTINGS, edge_weighting=EDGE_WEIGHTINGS,
+                   progress: bool = False,
                    **kw) -> list[dict]:
     """Per-fold results of stratified ``folds``-fold CV over ``seeds`` (first ``max_folds`` only);
     ``kw`` goes to :func:`run_fold` (``edge_ratio`` None or absent: the dataset's, see EDGE_RATIO).
@@ -314,12 +338,13 @@ def cross_validate(dataset: str, model: str, seeds=(0,), folds: int = 10, max_fo
 
     The models of :data:`CHOSEN_ON_VALIDATION` take one option among several: ``rpn`` its
     ``contrastive`` weight (one number or several), ``histograph`` its ``layer_weighting``
-    ("sum", "softmax" or both). With several, every option runs on every split, and the rows
+    ("sum", "softmax" or both), ``hyperdrop`` its ``edge_weighting`` ("tanh", "sigmoid" or
+    both). With several, every option runs on every split, and the rows
     of the option with the best mean validation accuracy over all the splits (then the lower
     mean validation loss; then the first given) are returned: the option is chosen on
     validation accuracy, never on test accuracy (as in any choice pooled over folds, one
     fold's test graphs sit in other folds' validation splits). Each such row has the option
-    kept under its name (``contrastive`` or ``layer_weighting``) and ``by_option`` ({option:
+    kept under its name (``contrastive``, ``layer_weighting`` or ``edge_weighting``) and ``by_option`` ({option:
     {val_acc, test_acc}} of that split, for the report). Other models run once.
     """
     from sklearn.model_selection import StratifiedKFold
@@ -327,7 +352,9 @@ def cross_validate(dataset: str, model: str, seeds=(0,), folds: int = 10, max_fo
 
     if kw.get("edge_ratio") is None:
         kw["edge_ratio"] = EDGE_RATIO.get(dataset, DEFAULT_EDGE_RATIO)
-    options = {"contrastive": check_weights(contrastive), "layer_weighting": check_weightings(layer_weighting)}
+    options = {"contrastive": check_weights(contrastive),
+               "layer_weighting": check_names(layer_weighting, LAYER_WEIGHTINGS, "layer weightings (--layer-weighting)"),
+               "edge_weighting": check_names(edge_weighting, EDGE_WEIGHTINGS, "edge weightings (--edge-weighting)")}
     name = CHOSEN_ON_VALIDATION.get(model)
     choices = options[name] if name else (None,)
 
@@ -430,13 +457,12 @@ def check_patience(patience: int | None) -> None:
         raise ValueError(f"patience (--patience) must be a positive number of epochs or None, got {patience!r}")
 
 
-def check_weightings(weightings) -> tuple[str, ...]:
-    """HistoGraphReadout's layer weightings (one name or several) as a tuple; refuses an empty
-    list, repeats, and names other than those of :data:`LAYER_WEIGHTINGS`."""
-    out = (weightings,) if isinstance(weightings, str) else tuple(weightings)
-    if not out or not set(out) <= set(LAYER_WEIGHTINGS) or len(set(out)) != len(out):
-        raise ValueError(f"layer weightings (--layer-weighting) must be distinct names among {LAYER_WEIGHTINGS}, "
-                         f"got {weightings!r}")
+def check_names(names, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
+    """One name or several among ``allowed`` (HistoGraphReadout's layer weightings, HyperDrop's
+    edge weightings) as a tuple; refuses an empty list, repeats and other names, saying ``what``."""
+    out = (names,) if isinstance(names, str) else tuple(names)
+    if not out or not set(out) <= set(allowed) or len(set(out)) != len(out):
+        raise ValueError(f"{what} must be distinct names among {allowed}, got {names!r}")
     return out
 
 
@@ -532,6 +558,9 @@ def main(argv=None) -> int:
     p.add_argument("--layer-weighting", default=",".join(LAYER_WEIGHTINGS),
                    help="histograph: the paper's divide-by-sum layer weights ('sum'), softmax (its ablation), "
                         "or a comma list (chosen by mean validation accuracy)")
+    p.add_argument("--edge-weighting", default=",".join(EDGE_WEIGHTINGS),
+                   help="hyperdrop: weights of the kept edges, EHGNN's clamp(tanh(score), 0, 1) ('tanh'), "
+                        "sigmoid(score), or a comma list (chosen by mean validation accuracy)")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--json", default=None, help="write every per-fold result to this file")
     p.add_argument("--plot", default=None, help="write a bar chart PNG here")
@@ -548,7 +577,10 @@ def main(argv=None) -> int:
         check_patience(a.patience)
         depths = parse_layers(a.layers)
         contrastive = parse_weights(a.contrastive)
-        weightings = check_weightings([w.strip() for w in a.layer_weighting.split(",") if w.strip()])
+        weightings = check_names([w.strip() for w in a.layer_weighting.split(",") if w.strip()], LAYER_WEIGHTINGS,
+                                 "layer weightings (--layer-weighting)")
+        edge_weightings = check_names([w.strip() for w in a.edge_weighting.split(",") if w.strip()],
+                                      EDGE_WEIGHTINGS, "edge weightings (--edge-weighting)")
     except ValueError as e:
         p.error(str(e))
     sweep = len(depths) > 1
@@ -564,7 +596,7 @@ def main(argv=None) -> int:
             label = setting(d, depth, sweep)
             labels.append(label)
             for m in models:
-                rows = cross_validate(d, m, a.seeds, a.folds, a.max_folds, contrastive, weightings,
+                rows = cross_validate(d, m, a.seeds, a.folds, a.max_folds, contrastive, weightings, edge_weightings,
                                       progress=not a.quiet, epochs=a.epochs, patience=a.patience, hidden=a.hidden,
                                       num_layers=depth, lr=a.lr, batch_size=a.batch_size, edge_ratio=a.edge_ratio,
                                       verbose=a.verbose)

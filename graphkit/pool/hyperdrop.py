@@ -127,7 +127,8 @@ class HyperDrop(nn.Module):
     the clamp, no gradient. In the runner's model, after 30 epochs on ENZYMES or PROTEINS,
     every edge kept by the first drop had weight 0, so the convolution after it saw no
     neighbours (on PROTEINS the second drop's edges too). EHGNN's reference code has the
-    same clamp.
+    same clamp. The runner also offers ``sigmoid(score)``, which is never 0, and chooses
+    between the two on validation (``--edge-weighting``).
 
     Initial edge representations are symmetric in the endpoints,
     ``e_ij = W_1 (x_i + x_j) + W_2 |x_i - x_j| + W_3 a_ij``, so both directions of an

@@ -55,11 +55,16 @@ def test_hyperdrop_drops_edges_before_every_conv_but_the_last(monkeypatch):
     # the convs after a drop weight its kept edges by clamp(tanh(score), 0, 1), as EHGNN's GCN does
     assert weights[0] is None and [w.shape[0] for w in weights[1:]] == seen[1:]
     assert all(float(w.min()) >= 0 and float(w.max()) <= 1 for w in weights[1:])
+    model.edge_weighting = "sigmoid"  # the other option: no kept edge has weight 0
+    seen.clear(), weights.clear()
+    with torch.no_grad():
+        model(batch)
+    assert all(float(w.min()) > 0 and float(w.max()) < 1 for w in weights[1:])
     # the runner takes the reference scripts' ratio for the dataset unless told otherwise
     got = []
-    monkeypatch.setattr(gc, "run_fold", lambda *a, edge_ratio, **kw: got.append(edge_ratio) or {"test_acc": 1.0})
+    monkeypatch.setattr(gc, "run_fold", lambda *a, edge_ratio, **kw: got.append(edge_ratio) or {"test_acc": 1.0, "val_acc": 1.0})
     for name, ratio in (("MUTAG", None), ("NCI1", None), ("MUTAG", 0.3)):
-        gc.cross_validate(name, "hyperdrop", max_folds=1, edge_ratio=ratio)
+        gc.cross_validate(name, "hyperdrop", max_folds=1, edge_ratio=ratio, edge_weighting="tanh")
     assert got == [0.9, gc.DEFAULT_EDGE_RATIO, 0.3]
 
 
@@ -84,40 +89,73 @@ def test_paired_comparison_with_the_best_baseline():
     assert gc.paired_vs_best_baseline({k: v for k, v in res.items() if "histograph" not in k}, "MUTAG") == []
 
 
-def test_runner_passes_the_histograph_layer_weighting(monkeypatch):
-    assert gc.GraphClassifier(7, 2, "histograph", hidden=16).readout.layer_weighting == "sum"
+# (model, its option chosen on validation, the CLI flag, the option values)
+WEIGHTINGS = [("histograph", "layer_weighting", "--layer-weighting", ("sum", "softmax")),
+              ("hyperdrop", "edge_weighting", "--edge-weighting", ("tanh", "sigmoid"))]
+
+
+@pytest.mark.parametrize("model,name,flag,values", WEIGHTINGS)
+def test_runner_passes_the_weighting(monkeypatch, model, name, flag, values):
+    module = gc.GraphClassifier(7, 2, model, hidden=16)
+    default = module.readout.layer_weighting if model == "histograph" else module.edge_weighting
+    assert default == values[0]  # the paper's
     got = []
-    monkeypatch.setattr(gc, "run_fold", lambda *a, layer_weighting, **kw: got.append(layer_weighting) or
+    monkeypatch.setattr(gc, "run_fold", lambda *a, **kw: got.append(kw[name]) or
                         {"test_acc": 1.0, "val_acc": 1.0, "val_loss": 0.0, "seconds": 1.0, "graphs_per_s": 1.0})
-    assert gc.main(["--dataset", "MUTAG", "--model", "histograph", "--max-folds", "1",
-                    "--layer-weighting", "softmax"]) == 0
-    assert got == ["softmax"]
-    for bad in ("", "max", "sum,sum"):
+    assert gc.main(["--dataset", "MUTAG", "--model", model, "--max-folds", "1", flag, values[1]]) == 0
+    assert got == [values[1]]
+    for bad in ("", "max", f"{values[0]},{values[0]}"):
         with pytest.raises(SystemExit):
-            gc.main(["--dataset", "MUTAG", "--model", "histograph", "--layer-weighting", bad])
+            gc.main(["--dataset", "MUTAG", "--model", model, flag, bad])
 
 
-def test_histograph_layer_weighting_is_chosen_on_validation(monkeypatch, capsys):
+@pytest.mark.parametrize("model,name,flag,values", WEIGHTINGS)
+def test_weighting_is_chosen_on_validation(monkeypatch, capsys, model, name, flag, values):
     """By default both weightings run on every split and the run keeps the better mean
     validation accuracy, whatever the test figures; the runner prints both."""
     calls = []
-    fake = {"sum": (0.70, 0.5, 0.90), "softmax": (0.75, 0.6, 0.60)}  # (val acc, val loss, test acc)
+    first, second = values
+    fake = {first: (0.70, 0.5, 0.90), second: (0.75, 0.6, 0.60)}  # (val acc, val loss, test acc)
 
-    def fake_fold(graphs, tr, te, model, seed, layer_weighting=None, **kw):
-        calls.append((model, layer_weighting))
-        va, loss, test = fake[layer_weighting] if model == "histograph" else (0.5, 1.0, 0.5)
+    def fake_fold(graphs, tr, te, m, seed, **kw):
+        calls.append((m, kw.get(name)))
+        va, loss, test = fake[kw[name]] if m == model else (0.5, 1.0, 0.5)
         return {"test_acc": test, "val_acc": va, "val_loss": loss, "seconds": 1.0, "graphs_per_s": 1.0}
 
     monkeypatch.setattr(gc, "run_fold", fake_fold)
-    rows = gc.cross_validate("MUTAG", "histograph", max_folds=2)
-    assert sorted(calls) == [("histograph", "softmax")] * 2 + [("histograph", "sum")] * 2
-    assert all(r["layer_weighting"] == "softmax" and r["test_acc"] == 0.6 for r in rows)
-    assert rows[1]["by_option"] == {"sum": {"val_acc": 0.7, "test_acc": 0.9}, "softmax": {"val_acc": 0.75, "test_acc": 0.6}}
-    assert gc.main(["--dataset", "MUTAG", "--model", "histograph,mean", "--max-folds", "1", "--quiet"]) == 0
-    assert "histograph's layer_weighting softmax, chosen on mean validation accuracy: sum val 70.00 test 90.00; " \
-           "softmax val 75.00 test 60.00" in capsys.readouterr().out
-    with pytest.raises(ValueError, match="layer weightings"):
-        gc.cross_validate("MUTAG", "histograph", max_folds=1, layer_weighting=("sum", "max"))
+    rows = gc.cross_validate("MUTAG", model, max_folds=2)
+    assert sorted(calls) == sorted([(model, first)] * 2 + [(model, second)] * 2)
+    assert all(r[name] == second and r["test_acc"] == 0.6 for r in rows)
+    assert rows[1]["by_option"] == {first: {"val_acc": 0.7, "test_acc": 0.9}, second: {"val_acc": 0.75, "test_acc": 0.6}}
+    calls.clear()
+    gc.cross_validate("MUTAG", "mean", max_folds=1)
+    assert calls == [("mean", None)]  # the other models train once, without the option
+    assert gc.main(["--dataset", "MUTAG", "--model", f"{model},mean", "--max-folds", "1", "--quiet"]) == 0
+    assert f"{model}'s {name} {second}, chosen on mean validation accuracy: {first} val 70.00 test 90.00; " \
+           f"{second} val 75.00 test 60.00" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=flag):
+        gc.cross_validate("MUTAG", model, max_folds=1, **{name: (first, "max")})
+
+
+def test_hyperdrop_edge_weights():
+    """EHGNN's clamp(tanh) gives an edge scored below 0 weight 0 and no gradient; the sigmoid
+    gives every kept edge a weight in (0, 1) and a gradient."""
+    import torch
+
+    score = torch.tensor([-2.0, -0.1, 0.0, 0.5, 3.0], requires_grad=True)
+    w = gc.hyperdrop_edge_weight(score, "tanh")
+    assert torch.allclose(w, torch.tensor([0.0, 0.0, 0.0, float(torch.tanh(torch.tensor(0.5))), 0.99505475]))
+    w.sum().backward()
+    assert score.grad[:2].eq(0).all() and score.grad[3:].gt(0).all()
+    score.grad = None
+    w = gc.hyperdrop_edge_weight(score, "sigmoid")
+    assert torch.allclose(w, 1 / (1 + torch.exp(-score.detach()))) and w.gt(0).all() and w.lt(1).all()
+    w.sum().backward()
+    assert score.grad.gt(0).all()
+    with pytest.raises(ValueError, match="edge weighting"):
+        gc.hyperdrop_edge_weight(score, "relu")
+    with pytest.raises(ValueError, match="edge_weighting"):
+        gc.GraphClassifier(7, 2, "hyperdrop", edge_weighting="relu")
 
 
 def test_depth_sweep_runs_each_depth_as_its_own_setting(tmp_path, monkeypatch, capsys):
