@@ -47,10 +47,14 @@ width ``--hidden`` (ReLU, batch norm); they differ only in how the graph vector 
               6 points) by mean validation accuracy over the run's splits: every weight
               runs on every split, so rpn takes that many times longer
   token_graph graphkit.pool.TokenGraphPool (GLOT) on the last layer, the nodes taken as
-              its tokens: a cosine-similarity graph among each graph's node states
-              (threshold 0.8, the input graph's edges are not used), 2 GAT layers with
-              jumping knowledge, softmax-scored weighted sum (GLOT's defaults). GLOT is a
-              sentence-pooling method; this is its readout on a GNN's node states
+              its tokens: a cosine-similarity graph among each graph's node states (the
+              input graph's edges are not used), 2 GAT layers with jumping knowledge,
+              softmax-scored weighted sum (GLOT's defaults). Its threshold tau is chosen
+              among ``--token-threshold`` (default 0.6, 0.8 = GLOT's, 0.9) by mean validation
+              accuracy, as rpn's contrastive weight below: GIN's node states are ReLU
+              outputs, so their cosines lie in [0, 1] and at 0.8 the token graph of an
+              untrained model is nearly complete. GLOT is a sentence-pooling method; this
+              is its readout on a GNN's node states
 
 After the table, each of our methods is compared with the best PyG baseline of the same
 dataset, paired over the (seed, fold) splits both ran on: mean difference in points, its 95%
@@ -88,11 +92,14 @@ DEFAULT_EDGE_RATIO = 0.8
 CONTRASTIVE = (0.0, 0.1)
 # HistoGraphReadout's layer weights: the paper's divide-by-sum and its softmax ablation
 LAYER_WEIGHTINGS = ("sum", "softmax")
+# TokenGraphPool's cosine threshold tau of the token graph (GLOT's default 0.8)
+TOKEN_THRESHOLDS = (0.6, 0.8, 0.9)
 # HyperDrop's weights of the kept edges in the next conv: EHGNN's clamp(tanh(score), 0, 1),
 # or a sigmoid, under which no kept edge's weight (and gradient) is ever exactly 0
 EDGE_WEIGHTINGS = ("tanh", "sigmoid")
 # the run_fold argument each of these models takes among several, chosen on validation
-CHOSEN_ON_VALIDATION = {"rpn": "contrastive", "histograph": "layer_weighting", "hyperdrop": "edge_weighting"}
+CHOSEN_ON_VALIDATION = {"rpn": "contrastive", "histograph": "layer_weighting", "hyperdrop": "edge_weighting",
+                        "token_graph": "token_threshold"}
 MAX_DEGREE = 64
 
 
@@ -150,6 +157,7 @@ class GraphClassifier(nn.Module):
         layer_weighting: HistoGraphReadout's layer weights, "sum" or "softmax" (``histograph``).
         edge_weighting: weights of the edges HyperDrop keeps, "tanh" or "sigmoid" (``hyperdrop``;
             see :func:`hyperdrop_edge_weight`).
+        token_threshold: cosine threshold of TokenGraphPool's token graph (``token_graph``).
 
     Forward: ``data`` (a PyG Batch with x, edge_index, batch) -> ``(B, C)`` logits;
     ``embed(data)`` -> ``(B, hidden)`` graph vectors.
@@ -158,7 +166,7 @@ class GraphClassifier(nn.Module):
     def __init__(self, in_channels: int, num_classes: int, model: str = "mean", hidden: int = 64,
                  num_layers: int = 3, edge_channels: int = 0, dropout: float = 0.5,
                  edge_ratio: float = DEFAULT_EDGE_RATIO, layer_weighting: str = "sum",
-                 edge_weighting: str = "tanh"):
+                 edge_weighting: str = "tanh", token_threshold: float = 0.8):
         super().__init__()
         from torch_geometric.nn import SAGPooling, TopKPooling
         from torch_geometric.nn.aggr import GraphMultisetTransformer
@@ -200,7 +208,7 @@ class GraphClassifier(nn.Module):
         elif model == "token_graph":
             from graphkit.pool import TokenGraphPool
 
-            self.readout = TokenGraphPool(hidden, hidden, hidden, num_layers=2, threshold=0.8)
+            self.readout = TokenGraphPool(hidden, hidden, hidden, num_layers=2, threshold=token_threshold)
         self.head = nn.Sequential(nn.Linear(out, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, num_classes))
 
     def _conv(self, i, x, edge_index, edge_weight=None):
@@ -282,7 +290,7 @@ def _evaluate(model, loader) -> tuple[float, float]:
 def run_fold(graphs: list, train_idx, test_idx, model_name: str, seed: int, epochs: int = 100,
              hidden: int = 64, num_layers: int = 3, lr: float = 1e-3, batch_size: int = 64,
              contrastive: float = 0.1, edge_ratio: float = DEFAULT_EDGE_RATIO, layer_weighting: str = "sum",
-             edge_weighting: str = "tanh", patience: int | None = None, verbose: bool = False) -> dict:
+             edge_weighting: str = "tanh", token_threshold: float = 0.8, patience: int | None = None, verbose: bool = False) -> dict:
     """Train on ``train_idx`` (10% held out for selection), test on ``test_idx``; at most
     ``epochs`` epochs, fewer when ``patience`` epochs in a row bring no new best validation
     figure.
@@ -304,7 +312,8 @@ def run_fold(graphs: list, train_idx, test_idx, model_name: str, seed: int, epoc
     ea = graphs[0].edge_attr
     model = GraphClassifier(graphs[0].x.shape[1], int(y.max()) + 1, model_name, hidden, num_layers,
                             edge_channels=0 if ea is None else ea.shape[1], edge_ratio=edge_ratio,
-                            layer_weighting=layer_weighting, edge_weighting=edge_weighting)
+                            layer_weighting=layer_weighting, edge_weighting=edge_weighting,
+                            token_threshold=token_threshold)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     best = (-1.0, np.inf, 0.0, 0)
     t0, seen, ran = time.perf_counter(), 0, 0
@@ -330,7 +339,7 @@ def run_fold(graphs: list, train_idx, test_idx, model_name: str, seed: int, epoc
 
 def cross_validate(dataset: str, model: str, seeds=(0,), folds: int = 10, max_folds: int | None = None,
                    contrastive=CONTRASTIVE, layer_weighting=LAYER_WEIGHTINGS, edge_weighting=EDGE_WEIGHTINGS,
-                   progress: bool = False,
+                   token_threshold=TOKEN_THRESHOLDS, progress: bool = False,
                    **kw) -> list[dict]:
     """Per-fold results of stratified ``folds``-fold CV over ``seeds`` (first ``max_folds`` only);
     ``kw`` goes to :func:`run_fold` (``edge_ratio`` None or absent: the dataset's, see EDGE_RATIO).
@@ -339,12 +348,12 @@ def cross_validate(dataset: str, model: str, seeds=(0,), folds: int = 10, max_fo
     The models of :data:`CHOSEN_ON_VALIDATION` take one option among several: ``rpn`` its
     ``contrastive`` weight (one number or several), ``histograph`` its ``layer_weighting``
     ("sum", "softmax" or both), ``hyperdrop`` its ``edge_weighting`` ("tanh", "sigmoid" or
-    both). With several, every option runs on every split, and the rows
+    both), ``token_graph`` its ``token_threshold`` (one cosine or several). With several, every option runs on every split, and the rows
     of the option with the best mean validation accuracy over all the splits (then the lower
     mean validation loss; then the first given) are returned: the option is chosen on
     validation accuracy, never on test accuracy (as in any choice pooled over folds, one
     fold's test graphs sit in other folds' validation splits). Each such row has the option
-    kept under its name (``contrastive``, ``layer_weighting`` or ``edge_weighting``) and ``by_option`` ({option:
+    kept under its name (e.g. ``contrastive``) and ``by_option`` ({option:
     {val_acc, test_acc}} of that split, for the report). Other models run once.
     """
     from sklearn.model_selection import StratifiedKFold
@@ -354,7 +363,8 @@ def cross_validate(dataset: str, model: str, seeds=(0,), folds: int = 10, max_fo
         kw["edge_ratio"] = EDGE_RATIO.get(dataset, DEFAULT_EDGE_RATIO)
     options = {"contrastive": check_weights(contrastive),
                "layer_weighting": check_names(layer_weighting, LAYER_WEIGHTINGS, "layer weightings (--layer-weighting)"),
-               "edge_weighting": check_names(edge_weighting, EDGE_WEIGHTINGS, "edge weightings (--edge-weighting)")}
+               "edge_weighting": check_names(edge_weighting, EDGE_WEIGHTINGS, "edge weightings (--edge-weighting)"),
+               "token_threshold": check_thresholds(token_threshold)}
     name = CHOSEN_ON_VALIDATION.get(model)
     choices = options[name] if name else (None,)
 
@@ -432,22 +442,37 @@ def setting(dataset: str, layers: int, sweep: bool) -> str:
     return f"{dataset}:L{layers}" if sweep else dataset
 
 
-def check_weights(weights) -> tuple[float, ...]:
-    """rpn's contrastive weights (one number or several) as a tuple of floats; refuses an
-    empty list, repeats, and anything not finite and >= 0."""
-    out = tuple(float(w) for w in np.atleast_1d(weights))
-    if not out or not all(np.isfinite(out)) or min(out) < 0 or len(set(out)) != len(out):
-        raise ValueError(f"contrastive weights (--contrastive) must be distinct finite numbers >= 0, got {weights!r}")
+def check_numbers(values, what: str, low: float = 0.0, high: float = np.inf) -> tuple[float, ...]:
+    """One number or several in ``[low, high]`` as a tuple of floats; refuses an empty list,
+    repeats, and anything not finite or out of range, saying ``what``."""
+    out = tuple(float(v) for v in np.atleast_1d(values))
+    if not out or not all(np.isfinite(out)) or min(out) < low or max(out) > high or len(set(out)) != len(out):
+        raise ValueError(f"{what} must be distinct finite numbers in [{low}, {high}], got {values!r}")
     return out
+
+
+def check_weights(weights) -> tuple[float, ...]:
+    """rpn's contrastive weights (one number or several, each >= 0) as a tuple of floats."""
+    return check_numbers(weights, "contrastive weights (--contrastive)")
+
+
+def check_thresholds(thresholds) -> tuple[float, ...]:
+    """TokenGraphPool's cosine thresholds (one number or several, each in [-1, 1])."""
+    return check_numbers(thresholds, "token-graph thresholds (--token-threshold)", -1.0, 1.0)
+
+
+def parse_numbers(text: str, flag: str, check) -> tuple[float, ...]:
+    """A ``flag``'s value, one number or a comma list of them, through ``check``."""
+    try:
+        out = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError(f"{flag} must be a comma list of numbers, got {text!r}") from None
+    return check(out)
 
 
 def parse_weights(text: str) -> tuple[float, ...]:
     """``--contrastive``: one weight or a comma list of them (see :func:`check_weights`)."""
-    try:
-        out = [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise ValueError(f"--contrastive must be a comma list of weights >= 0, got {text!r}") from None
-    return check_weights(out)
+    return parse_numbers(text, "--contrastive", check_weights)
 
 
 def check_patience(patience: int | None) -> None:
@@ -561,6 +586,9 @@ def main(argv=None) -> int:
     p.add_argument("--edge-weighting", default=",".join(EDGE_WEIGHTINGS),
                    help="hyperdrop: weights of the kept edges, EHGNN's clamp(tanh(score), 0, 1) ('tanh'), "
                         "sigmoid(score), or a comma list (chosen by mean validation accuracy)")
+    p.add_argument("--token-threshold", default=",".join(map(str, TOKEN_THRESHOLDS)),
+                   help="token_graph: cosine threshold of the token graph, or a comma list (chosen by mean "
+                        "validation accuracy)")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--json", default=None, help="write every per-fold result to this file")
     p.add_argument("--plot", default=None, help="write a bar chart PNG here")
@@ -577,6 +605,7 @@ def main(argv=None) -> int:
         check_patience(a.patience)
         depths = parse_layers(a.layers)
         contrastive = parse_weights(a.contrastive)
+        thresholds = parse_numbers(a.token_threshold, "--token-threshold", check_thresholds)
         weightings = check_names([w.strip() for w in a.layer_weighting.split(",") if w.strip()], LAYER_WEIGHTINGS,
                                  "layer weightings (--layer-weighting)")
         edge_weightings = check_names([w.strip() for w in a.edge_weighting.split(",") if w.strip()],
@@ -597,7 +626,7 @@ def main(argv=None) -> int:
             labels.append(label)
             for m in models:
                 rows = cross_validate(d, m, a.seeds, a.folds, a.max_folds, contrastive, weightings, edge_weightings,
-                                      progress=not a.quiet, epochs=a.epochs, patience=a.patience, hidden=a.hidden,
+                                      thresholds, progress=not a.quiet, epochs=a.epochs, patience=a.patience, hidden=a.hidden,
                                       num_layers=depth, lr=a.lr, batch_size=a.batch_size, edge_ratio=a.edge_ratio,
                                       verbose=a.verbose)
                 for r in rows:

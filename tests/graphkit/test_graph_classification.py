@@ -89,20 +89,25 @@ def test_paired_comparison_with_the_best_baseline():
     assert gc.paired_vs_best_baseline({k: v for k, v in res.items() if "histograph" not in k}, "MUTAG") == []
 
 
-# (model, its option chosen on validation, the CLI flag, the option values)
+# (model, its option chosen on validation, the CLI flag, two option values: the paper's first)
 WEIGHTINGS = [("histograph", "layer_weighting", "--layer-weighting", ("sum", "softmax")),
-              ("hyperdrop", "edge_weighting", "--edge-weighting", ("tanh", "sigmoid"))]
+              ("hyperdrop", "edge_weighting", "--edge-weighting", ("tanh", "sigmoid")),
+              ("token_graph", "token_threshold", "--token-threshold", (0.8, 0.6))]
 
 
 @pytest.mark.parametrize("model,name,flag,values", WEIGHTINGS)
-def test_runner_passes_the_weighting(monkeypatch, model, name, flag, values):
-    module = gc.GraphClassifier(7, 2, model, hidden=16)
-    default = module.readout.layer_weighting if model == "histograph" else module.edge_weighting
-    assert default == values[0]  # the paper's
+def test_runner_passes_the_option(monkeypatch, model, name, flag, values):
+    def option(module):
+        return {"histograph": lambda: module.readout.layer_weighting, "hyperdrop": lambda: module.edge_weighting,
+                "token_graph": lambda: module.readout.threshold}[model]()
+
+    assert option(gc.GraphClassifier(7, 2, model, hidden=16)) == values[0]  # the paper's
+    assert option(gc.GraphClassifier(7, 2, model, hidden=16, **{name: values[1]})) == values[1]
+    assert gc.CHOSEN_ON_VALIDATION[model] == name
     got = []
     monkeypatch.setattr(gc, "run_fold", lambda *a, **kw: got.append(kw[name]) or
                         {"test_acc": 1.0, "val_acc": 1.0, "val_loss": 0.0, "seconds": 1.0, "graphs_per_s": 1.0})
-    assert gc.main(["--dataset", "MUTAG", "--model", model, "--max-folds", "1", flag, values[1]]) == 0
+    assert gc.main(["--dataset", "MUTAG", "--model", model, "--max-folds", "1", flag, str(values[1])]) == 0
     assert got == [values[1]]
     for bad in ("", "max", f"{values[0]},{values[0]}"):
         with pytest.raises(SystemExit):
@@ -110,9 +115,9 @@ def test_runner_passes_the_weighting(monkeypatch, model, name, flag, values):
 
 
 @pytest.mark.parametrize("model,name,flag,values", WEIGHTINGS)
-def test_weighting_is_chosen_on_validation(monkeypatch, capsys, model, name, flag, values):
-    """By default both weightings run on every split and the run keeps the better mean
-    validation accuracy, whatever the test figures; the runner prints both."""
+def test_option_is_chosen_on_validation(monkeypatch, capsys, model, name, flag, values):
+    """Both options run on every split and the run keeps the better mean validation
+    accuracy, whatever the test figures; the runner prints both."""
     calls = []
     first, second = values
     fake = {first: (0.70, 0.5, 0.90), second: (0.75, 0.6, 0.60)}  # (val acc, val loss, test acc)
@@ -123,18 +128,29 @@ def test_weighting_is_chosen_on_validation(monkeypatch, capsys, model, name, fla
         return {"test_acc": test, "val_acc": va, "val_loss": loss, "seconds": 1.0, "graphs_per_s": 1.0}
 
     monkeypatch.setattr(gc, "run_fold", fake_fold)
-    rows = gc.cross_validate("MUTAG", model, max_folds=2)
+    rows = gc.cross_validate("MUTAG", model, max_folds=2, **{name: values})
     assert sorted(calls) == sorted([(model, first)] * 2 + [(model, second)] * 2)
     assert all(r[name] == second and r["test_acc"] == 0.6 for r in rows)
-    assert rows[1]["by_option"] == {first: {"val_acc": 0.7, "test_acc": 0.9}, second: {"val_acc": 0.75, "test_acc": 0.6}}
+    assert rows[1]["by_option"] == {str(first): {"val_acc": 0.7, "test_acc": 0.9},
+                                    str(second): {"val_acc": 0.75, "test_acc": 0.6}}
     calls.clear()
     gc.cross_validate("MUTAG", "mean", max_folds=1)
     assert calls == [("mean", None)]  # the other models train once, without the option
-    assert gc.main(["--dataset", "MUTAG", "--model", f"{model},mean", "--max-folds", "1", "--quiet"]) == 0
+    assert gc.main(["--dataset", "MUTAG", "--model", f"{model},mean", "--max-folds", "1", "--quiet",
+                    flag, f"{first},{second}"]) == 0
     assert f"{model}'s {name} {second}, chosen on mean validation accuracy: {first} val 70.00 test 90.00; " \
            f"{second} val 75.00 test 60.00" in capsys.readouterr().out
     with pytest.raises(ValueError, match=flag):
-        gc.cross_validate("MUTAG", model, max_folds=1, **{name: (first, "max")})
+        gc.cross_validate("MUTAG", model, max_folds=1, **{name: (first, first)})
+
+
+def test_default_options_run_several_and_token_thresholds_are_cosines():
+    assert gc.LAYER_WEIGHTINGS == ("sum", "softmax") and gc.EDGE_WEIGHTINGS == ("tanh", "sigmoid")
+    assert 0.8 in gc.TOKEN_THRESHOLDS and len(gc.TOKEN_THRESHOLDS) > 1
+    assert gc.parse_numbers("0.6, 0.8", "--token-threshold", gc.check_thresholds) == (0.6, 0.8)
+    for bad in ("", "0.8,0.8", "1.5", "-2", "x", "nan"):
+        with pytest.raises(ValueError, match="--token-threshold"):
+            gc.parse_numbers(bad, "--token-threshold", gc.check_thresholds)
 
 
 def test_hyperdrop_edge_weights():
