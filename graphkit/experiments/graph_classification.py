@@ -33,14 +33,14 @@ width ``--hidden`` (ReLU, batch norm); they differ only in how the graph vector 
               next conv weights the kept edges (a weighted sum in GIN's aggregation), which
               is how the edge scorer is trained: by EHGNN's clamp(tanh(score), 0, 1)
               ("tanh", its edge_weight) or by sigmoid(score), chosen among
-              ``--edge-weighting`` (default both) by mean validation accuracy, as rpn's contrastive
-              weight below (under the clamp an edge scored below 0 has weight 0 and no
-              gradient, and whole drops went dead in training; validation kept the sigmoid
-              on all five sets, and it gave ENZYMES 8 points and NCI1 2.5 more on test); its
-              learned edge features feed the next HyperDrop; max||mean||sum of the nodes
-              summed over the layers. Edges kept per drop: the reference scripts' ratio per
-              dataset (MUTAG 0.9, PROTEINS 0.65, IMDB-BINARY 0.9; ENZYMES and NCI1, which
-              they do not cover, 0.8), or ``--edge-ratio``
+              ``--edge-weighting`` (default both) by mean validation accuracy, as rpn's
+              contrastive weight below (under the clamp an edge scored below 0 has weight 0
+              and no gradient, and whole drops went dead in training; validation kept the
+              sigmoid on all five sets, and it gave ENZYMES 8 points and NCI1 2.5 more on
+              test); its learned edge features feed the next HyperDrop; max||mean||sum of
+              the nodes summed over the layers. Edges kept per drop: the reference scripts'
+              ratio per dataset (MUTAG 0.9, PROTEINS 0.65, IMDB-BINARY 0.9; ENZYMES and
+              NCI1, which they do not cover, 0.8), or ``--edge-ratio``
   rpn         graphkit.pool.RegionProposalPool on the last layer, trained with
               cross-entropy + SupCon + InfoNCE on perturbed graphs (edge drop, noise); the
               contrastive terms act on a projection network's output (SupCon's), which
@@ -125,7 +125,7 @@ def _gin(i: int, o: int) -> nn.Module:
 
 
 def hyperdrop_edge_weight(score: torch.Tensor, weighting: str = "tanh") -> torch.Tensor:
-    """Weights in (the next conv) of the edges a HyperDrop kept, from their scores:
+    """Weights, in the next conv, of the edges a HyperDrop kept, from their scores:
     ``"tanh"`` EHGNN's ``clamp(tanh(score), 0, 1)`` (an edge scored below 0 gets weight 0 and no
     gradient, so it cannot come back), ``"sigmoid"`` ``sigmoid(score)`` (never 0)."""
     if weighting == "sigmoid":
