@@ -25,6 +25,18 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def top_per_graph(score: torch.Tensor, ratio: float | int, batch: torch.Tensor) -> torch.Tensor:
+    """Positions of each graph's best scores, sorted: a float ``ratio`` in (0, 1] keeps
+    ``ceil(ratio * n)`` of a graph's n items (1.0 keeps all), an int ``ratio`` that many (at
+    most n). PyG's ``topk`` alone reads any ratio >= 1 as a count, so it keeps one item per
+    graph at ratio 1.0."""
+    from torch_geometric.nn.pool.select.topk import topk
+
+    if isinstance(ratio, float) and ratio >= 1.0:
+        return torch.arange(score.numel(), device=score.device)
+    return torch.sort(topk(score, ratio, batch)).values
+
+
 def _check_edge_index(edge_index: torch.Tensor, num_nodes: int | None = None) -> None:
     if not torch.is_tensor(edge_index) or edge_index.dim() != 2 or edge_index.shape[0] != 2:
         shape = tuple(edge_index.shape) if torch.is_tensor(edge_index) else type(edge_index).__name__
@@ -104,8 +116,8 @@ class HyperDrop(nn.Module):
         in_channels: node feature size F.
         edge_channels: input edge feature size F_e (0 when the graphs have none).
         hidden_channels: size of the learned edge representations.
-        ratio: fraction of each graph's edges kept (``0 < ratio <= 1``) or, as an int, the
-            number kept per graph.
+        ratio: fraction of each graph's edges kept (``0 < ratio <= 1``; 1.0 keeps all) or, as
+            an int, the number kept per graph (the int 1 keeps one).
         num_layers: hypergraph convolutions on the dual before scoring.
         dropout: dropout between those convolutions.
 
@@ -176,8 +188,6 @@ class HyperDrop(nn.Module):
         return e, hyperedge_index
 
     def forward(self, x, edge_index, edge_attr=None, batch=None):
-        from torch_geometric.nn.pool.select.topk import topk
-
         if x.dim() != 2 or x.shape[1] != self.in_channels:
             raise ValueError(f"x must be (N, {self.in_channels}), got {tuple(x.shape)}")
         _check_edge_index(edge_index, x.shape[0])
@@ -188,8 +198,7 @@ class HyperDrop(nn.Module):
         score = self.score(e, hyperedge_index, num_edges=n).view(-1)
         if edge_index.shape[1] == 0:
             return x, edge_index, e, batch, edge_index.new_zeros(0), score
-        perm = topk(score, self.ratio, batch[edge_index[0]])
-        perm = torch.sort(perm).values                  # keep the input's edge order
+        perm = top_per_graph(score, self.ratio, batch[edge_index[0]])  # in the input's edge order
         kept = e[perm] * torch.tanh(score[perm]).unsqueeze(1)
         # drop the dual's nodes, renumber, and map back with the inverse DHT
         keep = torch.zeros(edge_index.shape[1], dtype=torch.bool, device=x.device)

@@ -121,7 +121,8 @@ class RegionProposalPool(nn.Module):
         out_channels: graph vector size.
         hops: radius k of the anchor regions (and depth of the anchor GCN).
         num_anchors: anchors (seed regions) per graph.
-        ratio: fraction of each graph's nodes kept by the node drop (``0 < ratio <= 1``).
+        ratio: fraction of each graph's nodes kept by the node drop (``0 < ratio <= 1``; 1
+            keeps all).
         heads: heads of the enrichment attention and of GMT (must divide ``in_channels``).
         num_structure_labels: number of structural classes (0: no labels, degree prior).
         gmt_seeds: seed vectors of GMT's first pooling block.
@@ -151,7 +152,7 @@ class RegionProposalPool(nn.Module):
         if in_channels % heads:
             raise ValueError(f"in_channels ({in_channels}) must be divisible by heads ({heads})")
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.hops, self.num_anchors, self.ratio, self.heads = hops, num_anchors, ratio, heads
+        self.hops, self.num_anchors, self.ratio, self.heads = hops, num_anchors, float(ratio), heads
         self.num_structure_labels = num_structure_labels
         self.anchor_convs = nn.ModuleList([GCNConv(in_channels, in_channels) for _ in range(hops)])
         self.objectness = nn.Linear(in_channels, 1)
@@ -240,8 +241,9 @@ class RegionProposalPool(nn.Module):
         return torch.where(ok & (den[batch] > 0), prox, torch.zeros_like(prox))
 
     def forward(self, x, edge_index, batch=None, size: int | None = None, structure=None, pos=None):
-        from torch_geometric.nn.pool.select.topk import topk
         from torch_geometric.utils import to_dense_batch
+
+        from graphkit.pool.hyperdrop import top_per_graph
 
         self._check(x, edge_index, batch, structure, pos)
         n = x.shape[0]
@@ -253,7 +255,7 @@ class RegionProposalPool(nn.Module):
         prior = self._prior(structure, edge_index, batch, size, n, x)
         prox = self._proximity(pos, anchors, torch.sigmoid(objectness), rho, batch, size)
         score = self.node_score(x, edge_index).view(-1) + rho + self.w_hier * prior + self.w_prox * prox
-        perm = torch.sort(topk(score, self.ratio, batch)).values
+        perm = top_per_graph(score, self.ratio, batch)
         h = x[perm] * torch.tanh(score[perm]).unsqueeze(1)
         kept_batch = batch[perm]
         self.last_perm, self.last_anchors, self.last_score = perm.detach(), anchors.detach(), score.detach()

@@ -83,3 +83,24 @@ def test_hyperdrop_keeps_top_edges_per_graph():
         HyperDrop(4, ratio=1.5)
     with pytest.raises(ValueError, match="edge_attr must have 4 columns"):
         HyperDrop(7, 4)(b.x[:, :7] if b.x.shape[1] >= 7 else torch.randn(b.num_nodes, 7), b.edge_index)
+
+
+def test_ratio_one_keeps_everything():
+    """A float ratio 1.0 keeps every edge (every node in RegionProposalPool); PyG's topk
+    alone reads it as the count 1 and keeps one per graph. An int ratio stays a count."""
+    from graphkit.pool import RegionProposalPool
+    from graphkit.pool.hyperdrop import top_per_graph
+
+    graphs = load_tu("MUTAG")[:5]
+    b = Batch.from_data_list(graphs)
+    torch.manual_seed(0)
+    _, ei, _, _, perm, _ = HyperDrop(b.x.shape[1], 0, 8, ratio=1.0).eval()(b.x, b.edge_index, batch=b.batch)
+    assert torch.equal(ei, b.edge_index) and torch.equal(perm, torch.arange(b.num_edges))
+    pool = RegionProposalPool(b.x.shape[1], 3, num_anchors=2, ratio=1, heads=1).eval()
+    pool(b.x, b.edge_index, b.batch)
+    assert torch.equal(pool.last_perm, torch.arange(b.num_nodes))
+    score = torch.randn(b.num_nodes)
+    assert torch.bincount(b.batch[top_per_graph(score, 2, b.batch)]).tolist() == [2] * 5
+    half = top_per_graph(score, 0.5, b.batch)
+    assert torch.equal(half, torch.sort(half).values)
+    assert torch.bincount(b.batch[half]).tolist() == [-(-g.num_nodes // 2) for g in graphs]
