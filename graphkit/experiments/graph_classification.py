@@ -496,6 +496,11 @@ def check_names(names, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
     return out
 
 
+def parse_names(text: str, check) -> tuple[str, ...]:
+    """A flag's value, one name or a comma list of them, through ``check``."""
+    return check([w.strip() for w in text.split(",") if w.strip()])
+
+
 def check_layer_weightings(weightings) -> tuple[str, ...]:
     """HistoGraphReadout's layer weightings, among :data:`LAYER_WEIGHTINGS`."""
     return check_names(weightings, LAYER_WEIGHTINGS, "layer weightings (--layer-weighting)")
@@ -621,8 +626,8 @@ def main(argv=None) -> int:
         depths = parse_layers(a.layers)
         contrastive = parse_weights(a.contrastive)
         thresholds = parse_numbers(a.token_threshold, "--token-threshold", check_thresholds)
-        weightings = check_layer_weightings([w.strip() for w in a.layer_weighting.split(",") if w.strip()])
-        edge_weightings = check_edge_weightings([w.strip() for w in a.edge_weighting.split(",") if w.strip()])
+        weightings = parse_names(a.layer_weighting, check_layer_weightings)
+        edge_weightings = parse_names(a.edge_weighting, check_edge_weightings)
     except ValueError as e:
         p.error(str(e))
     sweep = len(depths) > 1
