@@ -358,8 +358,8 @@ def cross_validate(dataset: str, model: str, seeds=(0,), folds: int = 10, max_fo
     first given) are returned: the option is chosen on validation accuracy, never on test
     accuracy (as in any choice pooled over folds, one fold's test graphs sit in other folds'
     validation splits). Each such row has the option kept under its name (e.g.
-    ``contrastive``) and ``by_option`` ({option: {val_acc, test_acc}} of that split, for the
-    report). Other models run once.
+    ``contrastive``) and ``by_option`` ({option: {val_acc, val_loss, test_acc}} of that
+    split, for the report and for merging runs: :func:`best_option`). Other models run once.
     """
     from sklearn.model_selection import StratifiedKFold
     from tqdm.auto import tqdm
@@ -393,15 +393,28 @@ def cross_validate(dataset: str, model: str, seeds=(0,), folds: int = 10, max_fo
                 runs[c].append(r)
                 bar.set_postfix(acc=f"{100 * np.mean([q['test_acc'] for q in runs[c]]):.1f}")
                 bar.update()
-    best = choices[0] if len(choices) == 1 else max(
-        choices, key=lambda c: (np.mean([r["val_acc"] for r in runs[c]]), -np.mean([r["val_loss"] for r in runs[c]])))
+    best = choices[0] if len(choices) == 1 else best_option(runs)
     rows = runs[best]
     if name:
         for i, r in enumerate(rows):
             r[name] = best
-            r["by_option"] = {str(c): {"val_acc": runs[c][i]["val_acc"], "test_acc": runs[c][i]["test_acc"]}
+            r["by_option"] = {str(c): {k: runs[c][i][k] for k in ("val_acc", "val_loss", "test_acc")}
                               for c in choices}
     return rows
+
+
+def best_option(runs: dict):
+    """The option kept among ``runs`` ({option: rows of every split}): the best mean validation
+    accuracy over the splits, then the lower mean validation loss, then the first given.
+
+    The rule of :func:`cross_validate`; ``by_option`` of its rows holds every option's
+    ``val_acc`` and ``val_loss``, so runs made apart (e.g. seeds in separate processes) merge
+    by the same rule: ``best_option({o: [r["by_option"][str(o)] for r in rows] for o in ...})``.
+    """
+    if not runs:
+        raise ValueError("no options to choose from")
+    return max(runs, key=lambda c: (np.mean([r["val_acc"] for r in runs[c]]),
+                                    -np.mean([r["val_loss"] for r in runs[c]])))
 
 
 def summarize(rows: list[dict]) -> tuple[float, float]:

@@ -62,7 +62,8 @@ def test_hyperdrop_drops_edges_before_every_conv_but_the_last(monkeypatch):
     assert all(float(w.min()) > 0 and float(w.max()) < 1 for w in weights[1:])
     # the runner takes the reference scripts' ratio for the dataset unless told otherwise
     got = []
-    monkeypatch.setattr(gc, "run_fold", lambda *a, edge_ratio, **kw: got.append(edge_ratio) or {"test_acc": 1.0, "val_acc": 1.0})
+    monkeypatch.setattr(gc, "run_fold", lambda *a, edge_ratio, **kw: got.append(edge_ratio) or {"test_acc": 1.0, "val_acc": 1.0,
+                                                                                   "val_loss": 0.1})
     for name, ratio in (("MUTAG", None), ("NCI1", None), ("MUTAG", 0.3)):
         gc.cross_validate(name, "hyperdrop", max_folds=1, edge_ratio=ratio, edge_weighting="tanh")
     assert got == [0.9, gc.DEFAULT_EDGE_RATIO, 0.3]
@@ -131,8 +132,8 @@ def test_option_is_chosen_on_validation(monkeypatch, capsys, model, name, flag, 
     rows = gc.cross_validate("MUTAG", model, max_folds=2, **{name: values})
     assert sorted(calls) == sorted([(model, first)] * 2 + [(model, second)] * 2)
     assert all(r[name] == second and r["test_acc"] == 0.6 for r in rows)
-    assert rows[1]["by_option"] == {str(first): {"val_acc": 0.7, "test_acc": 0.9},
-                                    str(second): {"val_acc": 0.75, "test_acc": 0.6}}
+    assert rows[1]["by_option"] == {str(first): {"val_acc": 0.7, "val_loss": 0.5, "test_acc": 0.9},
+                                    str(second): {"val_acc": 0.75, "val_loss": 0.6, "test_acc": 0.6}}
     calls.clear()
     gc.cross_validate("MUTAG", "mean", max_folds=1)
     assert calls == [("mean", None)]  # the other models train once, without the option
@@ -264,6 +265,26 @@ def test_rpn_contrastive_terms_act_on_the_projection_not_on_the_head_input():
             assert torch.equal(m(b), before)
 
 
+def test_best_option_merges_runs_made_apart():
+    """Runs of the same options made apart merge by the runner's rule through their
+    ``by_option``: best mean validation accuracy over all splits, then lower mean loss, then
+    the first given; an equal accuracy is decided by the loss, never by the test figure."""
+    seed0 = [{"by_option": {"sum": {"val_acc": 0.8, "val_loss": 0.5, "test_acc": 0.7},
+                            "softmax": {"val_acc": 0.7, "val_loss": 0.4, "test_acc": 0.9}}}]
+    seeds12 = [{"by_option": {"sum": {"val_acc": 0.6, "val_loss": 0.6, "test_acc": 0.7},
+                              "softmax": {"val_acc": 0.7, "val_loss": 0.5, "test_acc": 0.6}}}] * 2
+    rows = seed0 + seeds12
+    merged = {o: [r["by_option"][o] for r in rows] for o in ("sum", "softmax")}
+    assert gc.best_option(merged) == "softmax"                          # 0.70 against 0.667
+    assert gc.best_option({o: [r["by_option"][o] for r in seed0] for o in ("sum", "softmax")}) == "sum"
+    tie = {"sum": [{"val_acc": 0.7, "val_loss": 0.5}], "softmax": [{"val_acc": 0.7, "val_loss": 0.4}]}
+    assert gc.best_option(tie) == "softmax"
+    tie["softmax"][0]["val_loss"] = 0.5
+    assert gc.best_option(tie) == "sum"
+    with pytest.raises(ValueError):
+        gc.best_option({})
+
+
 def test_rpn_contrastive_weight_is_chosen_on_validation(monkeypatch):
     """Several weights: every weight runs on every split and the run keeps the weight with the
     best mean validation accuracy (then the lower loss), whatever its test accuracy; other
@@ -281,7 +302,7 @@ def test_rpn_contrastive_weight_is_chosen_on_validation(monkeypatch):
     rows = gc.cross_validate("MUTAG", "rpn", seeds=(0, 1), max_folds=2, contrastive=(0.0, 0.1, 0.2))
     assert sorted(calls) == sorted((m, s, w) for m in ["rpn"] for s in (0, 1) for w in fake for _ in range(2))
     assert len(rows) == 4 and all(r["contrastive"] == 0.2 and r["test_acc"] == 0.6 for r in rows)
-    assert rows[0]["by_option"]["0.0"] == {"val_acc": 0.8, "test_acc": 0.95}
+    assert rows[0]["by_option"]["0.0"] == {"val_acc": 0.8, "val_loss": 0.5, "test_acc": 0.95}
     fake[0.2] = (0.90, 0.7, 0.60)  # equal validation accuracy: the lower loss wins
     assert gc.cross_validate("MUTAG", "rpn", max_folds=2, contrastive=(0.0, 0.1, 0.2))[0]["contrastive"] == 0.1
     calls.clear()
