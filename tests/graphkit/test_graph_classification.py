@@ -265,6 +265,33 @@ def test_rpn_contrastive_terms_act_on_the_projection_not_on_the_head_input():
             assert torch.equal(m(b), before)
 
 
+def test_training_batches_never_end_on_a_few_graphs():
+    """The training loader draws every graph once per epoch; a last batch smaller than a
+    quarter of the batch size joins the one before it (NCI1's folds ended on a batch of one
+    graph), and otherwise the batches and the generator's state are exactly those of PyG's
+    shuffled DataLoader, so runs with a larger last batch keep their figures."""
+    import torch
+    from torch_geometric.loader import DataLoader
+
+    graphs = gc.load_dataset("MUTAG")                              # 188 graphs
+    for i, g in enumerate(graphs):
+        g.idx = torch.tensor([i])
+    for batch_size, sizes in ((50, [50, 50, 50, 38]), (62, [62, 62, 64]), (200, [188])):
+        ref, gen = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+        plain = DataLoader(graphs, batch_size=batch_size, shuffle=True, generator=ref)
+        ours = gc.train_loader(graphs, batch_size, gen)
+        assert len(ours) == len(sizes)
+        for _ in range(2):                                         # two epochs
+            a = [b.idx.tolist() for b in plain]
+            b = [b.idx.tolist() for b in ours]
+            assert [len(x) for x in b] == sizes and sorted(sum(b, [])) == list(range(188))
+            merged = a[:-2] + [a[-2] + a[-1]] if len(a[-1]) < batch_size // 4 else a
+            assert b == merged
+        assert torch.equal(torch.rand(3, generator=ref), torch.rand(3, generator=gen))
+    with pytest.raises(ValueError):
+        gc.MergeLastBatchSampler(range(3), 0, 1)
+
+
 def test_best_option_merges_runs_made_apart():
     """Runs of the same options made apart merge by the runner's rule through their
     ``by_option``: best mean validation accuracy over all splits, then lower mean loss, then
