@@ -299,9 +299,9 @@ class MergeLastBatchSampler(torch.utils.data.Sampler):
     A training epoch of 3,329 NCI1 graphs in batches of 64 otherwise ends on a batch of one
     graph: its gradient spiked (norm 56 against 2-10) and its batch-norm statistics were the
     last ones folded into the running averages before every evaluation, and rpn's training
-    loss stalled near chance. Every index is still drawn once per epoch, in the sampler's
-    order, and where the last batch is not small the batches are exactly
-    ``BatchSampler(sampler, batch_size, drop_last=False)``'s.
+    loss stalled (0.53 after 30 epochs; 0.39 with this sampler). Every index is still drawn
+    once per epoch, in the sampler's order, and where the last batch is not small the
+    batches are exactly ``BatchSampler(sampler, batch_size, drop_last=False)``'s.
     """
 
     def __init__(self, sampler, batch_size: int, min_last: int):
