@@ -441,7 +441,7 @@ def cross_validate(dataset: str, model: str, seeds=(0,), folds: int = 10, max_fo
                 runs[c].append(r)
                 bar.set_postfix(acc=f"{100 * np.mean([q['test_acc'] for q in runs[c]]):.1f}")
                 bar.update()
-    best = choices[0] if len(choices) == 1 else best_option(runs)
+    best = best_option(runs)
     rows = runs[best]
     if name:
         for i, r in enumerate(rows):
