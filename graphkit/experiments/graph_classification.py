@@ -5,6 +5,7 @@
         --model mean,sum,topk,sag,gmt,histograph,hyperdrop,rpn --epochs 100 --plot acc.png
     python -m graphkit.experiments.graph_classification --dataset MUTAG \\
         --model histograph,mean,sum --layers 5,16,32 --plot depth.png   # deep stacks
+    python -m graphkit.experiments.graph_classification --merge s0.json s12.json  # runs made apart
 
 Protocol: stratified k-fold cross-validation (10 folds by default) per seed; inside each
 training fold a stratified 10% validation split; the test accuracy of the epoch with the
@@ -15,7 +16,10 @@ one before it (an NCI1 fold otherwise ends every epoch on one graph). Reports me
 of the split (a reduced protocol; say so when quoting). ``--patience P`` ends a fold's
 training once P epochs in a row bring no better validation figure (``--epochs`` stays the
 cap). A progress bar counts the folds on a terminal, and ``--json`` is rewritten after
-every model, so an interrupted run keeps what it finished.
+every model, so an interrupted run keeps what it finished. ``--merge`` trains nothing: it
+pools the ``--json`` files of runs made apart (e.g. seeds in separate processes, same
+protocol otherwise) and prints the table one run over all their splits would have printed,
+options chosen again on validation over all of them (:func:`merge_results`).
 
 Every model shares one backbone: an embedding layer and ``--layers`` GIN convolutions of
 width ``--hidden`` (ReLU, batch norm); they differ only in how the graph vector is formed:
@@ -73,6 +77,7 @@ features, so x is the one-hot node degree, capped at 64 as is common practice).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 
@@ -465,6 +470,57 @@ def best_option(runs: dict):
                                     -np.mean([r["val_loss"] for r in runs[c]])))
 
 
+# the fields of a row that belong to the option it ran with (``by_option`` holds only the rest)
+OPTION_RUN_FIELDS = ("best_epoch", "epochs_run", "seconds", "graphs_per_s")
+
+
+def merge_results(runs: list[dict]) -> dict:
+    """One set of results from runs made apart, e.g. seeds in separate processes or machines.
+
+    ``runs``: the contents of ``--json`` files (``{"protocol", "results"}``). Rows of the same
+    ``DATASET/model`` are pooled; a model of :data:`CHOSEN_ON_VALIDATION` then keeps the option
+    :func:`best_option` picks over all the pooled splits, i.e. what one run over all of them
+    would have kept, and each row takes that option's ``val_acc``, ``val_loss`` and
+    ``test_acc`` from its ``by_option`` (a row whose own run had another option loses
+    :data:`OPTION_RUN_FIELDS`, which were measured on that other option).
+
+    Raises:
+        ValueError: protocols that differ other than in their seeds, a (seed, fold) split of
+            one model in two runs, rows of one model that ran different options, or rows from
+            before ``by_option`` held validation losses.
+    """
+    protocols = {re.sub(r", seeds \[[^\]]*\]", "", str(r.get("protocol", ""))) for r in runs}
+    if len(protocols) > 1:
+        raise ValueError(f"runs of different protocols cannot be merged: {sorted(protocols)}")
+    pooled: dict[str, list[dict]] = {}
+    for run in runs:
+        for key, rows in run["results"].items():
+            pooled.setdefault(key, []).extend(dict(r) for r in rows)
+    out = {}
+    for key, rows in pooled.items():
+        splits = [(r["seed"], r["fold"]) for r in rows]
+        if len(set(splits)) != len(splits):
+            twice = sorted({s for s in splits if splits.count(s) > 1})
+            raise ValueError(f"{key}: splits (seed, fold) {twice} are in more than one run")
+        name = CHOSEN_ON_VALIDATION.get(key.split("/")[1])
+        if name and rows and "by_option" in rows[0]:
+            options = list(rows[0]["by_option"])
+            if any(sorted(r.get("by_option", {})) != sorted(options) for r in rows):
+                raise ValueError(f"{key}: the runs tried different options ({name}); merge runs of the same options")
+            if any("val_loss" not in o for r in rows for o in r["by_option"].values()):
+                raise ValueError(f"{key}: rows without validation losses in by_option (runs from before they were "
+                                 f"kept) cannot be merged by the runner's rule")
+            best = best_option({o: [r["by_option"][o] for r in rows] for o in options})
+            for r in rows:
+                if str(r[name]) != best:
+                    for k in OPTION_RUN_FIELDS:
+                        r.pop(k, None)
+                r.update(r["by_option"][best])
+                r[name] = type(r[name])(best)
+        out[key] = sorted(rows, key=lambda r: (r["seed"], r["fold"]))
+    return out
+
+
 def summarize(rows: list[dict]) -> tuple[float, float]:
     """(mean %, std %) of the folds' test accuracy."""
     acc = np.array([r["test_acc"] for r in rows])
@@ -641,6 +697,74 @@ def plot(results: dict, path: str) -> None:
     plt.close(fig)
 
 
+def print_header(protocol: str, width: int) -> None:
+    """The table's protocol line and column heads."""
+    print(f"# {protocol}")
+    print(f"{'dataset':{width}s} {'model':11s} {'accuracy %':>16s} {'folds':>5s} {'s/fold':>7s} {'graphs/s':>9s}")
+
+
+def print_row(label: str, model: str, rows: list[dict], width: int) -> None:
+    """One model's line of the table (``-`` for timings its rows lack), then, for a model that
+    chose an option on validation, every option's mean validation and test figures."""
+    mean, std = summarize(rows)
+    secs = [r["seconds"] for r in rows if "seconds" in r]
+    rate = [r["graphs_per_s"] for r in rows if "graphs_per_s" in r]
+    print(f"{label:{width}s} {model:11s} {mean:7.2f} +- {std:5.2f} {len(rows):5d} "
+          + (f"{np.mean(secs):7.1f} " if secs else f"{'-':>7s} ") + (f"{np.mean(rate):9.0f}" if rate else f"{'-':>9s}"),
+          flush=True)
+    name = CHOSEN_ON_VALIDATION.get(model)
+    if name and "by_option" in rows[0] and len(rows[0]["by_option"]) > 1:
+        print(f"#   {model}'s {name} {rows[0][name]}, chosen on mean validation accuracy: " + "; ".join(
+            f"{c} val {100 * np.mean([r['by_option'][c]['val_acc'] for r in rows]):.2f} "
+            f"test {100 * np.mean([r['by_option'][c]['test_acc'] for r in rows]):.2f}"
+            for c in rows[0]["by_option"]), flush=True)
+
+
+def report_end(results: dict, labels: list[str], sweep: bool, plot_path: str | None) -> None:
+    """After the table: each of our methods against the best baseline of every setting, and
+    the plot (accuracy against depth for a ``--layers`` sweep, else bars)."""
+    for d in labels:
+        rows = paired_vs_best_baseline(results, d)
+        if rows:
+            print(f"# {d}: ours - best baseline ({rows[0]['baseline']}), paired over {rows[0]['n']} (seed, fold) "
+                  f"splits, points [95% CI] p")
+        for r in rows:
+            print(f"#   {r['method']:11s} {r['diff']:+6.2f} [{r['ci_low']:+6.2f}, {r['ci_high']:+6.2f}] p={r['p']:.2f}")
+    if plot_path:
+        (plot_depth if sweep else plot)(results, plot_path)
+
+
+def merge_files(paths: list[str], json_path: str | None, plot_path: str | None) -> None:
+    """``--merge``: the table, comparisons and plot of ``--json`` files merged by
+    :func:`merge_results` (written to ``json_path`` when given). Raises ValueError for a file
+    that is not a runner's results."""
+    import json
+
+    runs = []
+    for path in paths:
+        try:
+            with open(path) as f:
+                run = json.load(f)
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"{path}: not a readable results file ({e})") from None
+        if not isinstance(run, dict) or not isinstance(run.get("results"), dict):
+            raise ValueError(f"{path}: not the runner's --json output (no 'results')")
+        runs.append(run)
+    results = merge_results(runs)
+    seeds = sorted({r["seed"] for rows in results.values() for r in rows})
+    protocol = re.sub(r"seeds \[[^\]]*\]", f"seeds {seeds}", str(runs[0].get("protocol", "")))
+    labels = list(dict.fromkeys(k.split("/")[0] for k in results))
+    sweep = any(":L" in d for d in labels)
+    width = 16 if sweep else 12
+    print_header(f"{protocol}; merged from {len(paths)} files", width)
+    for key, rows in results.items():
+        label, m = key.split("/")
+        print_row(label, m, rows, width)
+    if json_path:
+        write_json(json_path, {"protocol": protocol, "results": results})
+    report_end(results, labels, sweep, plot_path)
+
+
 @deterministic
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m graphkit.experiments.graph_classification", description=__doc__,
@@ -675,7 +799,16 @@ def main(argv=None) -> int:
     p.add_argument("--plot", default=None, help="write a bar chart PNG here")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--merge", nargs="+", metavar="JSON", default=None,
+                   help="train nothing: merge these --json files (e.g. seeds run apart) as one run would have "
+                        "chosen (options on validation over all their splits); print the table, write --json, --plot")
     a = p.parse_args(argv)
+    if a.merge:
+        try:
+            merge_files(a.merge, a.json, a.plot)
+        except ValueError as e:
+            p.error(str(e))
+        return 0
     torch.set_num_threads(a.threads)
     datasets = [d.strip() for d in a.dataset.split(",") if d.strip()]
     models = list(MODELS) if a.model == "all" else [m.strip().lower() for m in a.model.split(",") if m.strip()]
@@ -695,9 +828,8 @@ def main(argv=None) -> int:
     protocol = f"{a.folds}-fold CV" + (f" (first {a.max_folds} folds)" if a.max_folds else "") + \
         f", seeds {a.seeds}, {a.epochs} epochs" + (f" (patience {a.patience})" if a.patience else "") + \
         f", GIN x{a.layers}, hidden {a.hidden}"
-    print(f"# {protocol}")
     width = 16 if sweep else 12
-    print(f"{'dataset':{width}s} {'model':11s} {'accuracy %':>16s} {'folds':>5s} {'s/fold':>7s} {'graphs/s':>9s}")
+    print_header(protocol, width)
     results, labels = {}, []
     for d in datasets:
         for depth in depths:
@@ -713,25 +845,8 @@ def main(argv=None) -> int:
                 results[f"{label}/{m}"] = rows
                 if a.json:  # after every model: an interrupted run keeps what it finished
                     write_json(a.json, {"protocol": protocol, "results": results})
-                mean, std = summarize(rows)
-                print(f"{label:{width}s} {m:11s} {mean:7.2f} +- {std:5.2f} {len(rows):5d} "
-                      f"{np.mean([r['seconds'] for r in rows]):7.1f} "
-                      f"{np.mean([r['graphs_per_s'] for r in rows]):9.0f}", flush=True)
-                name = CHOSEN_ON_VALIDATION.get(m)
-                if name and len(rows[0]["by_option"]) > 1:
-                    print(f"#   {m}'s {name} {rows[0][name]}, chosen on mean validation accuracy: " + "; ".join(
-                        f"{c} val {100 * np.mean([r['by_option'][c]['val_acc'] for r in rows]):.2f} "
-                        f"test {100 * np.mean([r['by_option'][c]['test_acc'] for r in rows]):.2f}"
-                        for c in rows[0]["by_option"]), flush=True)
-    for d in labels:
-        rows = paired_vs_best_baseline(results, d)
-        if rows:
-            print(f"# {d}: ours - best baseline ({rows[0]['baseline']}), paired over {rows[0]['n']} (seed, fold) "
-                  f"splits, points [95% CI] p")
-        for r in rows:
-            print(f"#   {r['method']:11s} {r['diff']:+6.2f} [{r['ci_low']:+6.2f}, {r['ci_high']:+6.2f}] p={r['p']:.2f}")
-    if a.plot:
-        (plot_depth if sweep else plot)(results, a.plot)
+                print_row(label, m, rows, width)
+    report_end(results, labels, sweep, a.plot)
     return 0
 
 

@@ -374,3 +374,58 @@ def test_json_is_written_after_every_model(tmp_path, monkeypatch):
     res = json.loads(out.read_text())["results"]
     assert list(res) == ["MUTAG/mean"] and res["MUTAG/mean"][0]["test_acc"] == 0.5
     assert not (tmp_path / "r.json.tmp").exists()
+
+
+def test_runs_made_apart_merge_as_one_run(tmp_path, monkeypatch, capsys):
+    """Seeds run in two processes and merged with --merge give one run's rows over both seeds:
+    the option is chosen again on validation over all the splits (here not the one seed 0 alone
+    chose) with its test figures, and timings stay only on rows whose own run had that option.
+    Overlapping splits, another protocol, other options, old rows and a corrupt file are refused."""
+    # (seed, layer weighting): (val acc, val loss, test acc) on every fold
+    fake = {(0, "sum"): (0.8, 0.5, 0.7), (0, "softmax"): (0.7, 0.4, 0.9),
+            (1, "sum"): (0.6, 0.6, 0.65), (1, "softmax"): (0.75, 0.5, 0.6)}
+
+    def fake_fold(graphs, tr, te, model, seed, layer_weighting=None, **kw):
+        va, loss, test = fake.get((seed, layer_weighting), (0.5, 1.0, 0.5 + 0.01 * seed + 0.001 * len(te)))
+        return {"test_acc": test, "val_acc": va, "val_loss": loss, "best_epoch": 0, "epochs_run": 1,
+                "seconds": 1.0, "graphs_per_s": 10.0}
+
+    monkeypatch.setattr(gc, "run_fold", fake_fold)
+
+    def run(name, *args):
+        path = str(tmp_path / name)
+        gc.main(["--dataset", "MUTAG", "--model", "mean,histograph", "--max-folds", "2", "--epochs", "1", "-q",
+                 "--json", path, *args])
+        return path
+
+    a, b = run("a.json", "--seeds", "0"), run("b.json", "--seeds", "1")
+    whole = json.loads(open(run("whole.json", "--seeds", "0", "1")).read())
+    assert json.loads(open(a).read())["results"]["MUTAG/histograph"][0]["layer_weighting"] == "sum"
+    capsys.readouterr()
+    merged_path = str(tmp_path / "merged.json")
+    assert gc.main(["--merge", a, b, "--json", merged_path]) == 0
+    out = capsys.readouterr().out
+    assert "seeds [0, 1]" in out and "merged from 2 files" in out and "layer_weighting softmax" in out
+    merged = json.loads(open(merged_path).read())
+    assert merged["protocol"] == whole["protocol"] and list(merged["results"]) == list(whole["results"])
+    keys = ("seed", "fold", "test_acc", "val_acc", "val_loss", "layer_weighting", "by_option")
+    for k, rows in whole["results"].items():
+        assert [{f: r.get(f) for f in keys} for r in merged["results"][k]] == [{f: r.get(f) for f in keys} for r in rows]
+    hist = merged["results"]["MUTAG/histograph"]
+    assert [("seconds" in r) for r in hist] == [False, False, True, True]  # seed 0's own run had "sum"
+    assert all("seconds" in r for r in merged["results"]["MUTAG/mean"])
+    refused = {"more than one run": [a, merged_path],
+               "different protocols": [a, run("c.json", "--seeds", "1", "--epochs", "2")],
+               "different options": [a, run("d.json", "--seeds", "1", "--layer-weighting", "sum")]}
+    (tmp_path / "bad.json").write_text("{")
+    refused["not a readable results file"] = [a, str(tmp_path / "bad.json")]
+    for why, files in refused.items():
+        with pytest.raises(SystemExit):
+            gc.main(["--merge", *files])
+        assert why in capsys.readouterr().err
+    old = json.loads(open(a).read())
+    for r in old["results"]["MUTAG/histograph"]:
+        for o in r["by_option"].values():
+            del o["val_loss"]
+    with pytest.raises(ValueError, match="validation losses"):
+        gc.merge_results([old])
