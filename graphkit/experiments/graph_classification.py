@@ -80,6 +80,7 @@ import argparse
 import re
 import sys
 import time
+from collections import Counter
 
 import numpy as np
 import torch
@@ -472,6 +473,9 @@ def best_option(runs: dict):
 
 # the fields of a row that belong to the option it ran with (``by_option`` holds only the rest)
 OPTION_RUN_FIELDS = ("best_epoch", "epochs_run", "seconds", "graphs_per_s")
+# the seeds in a run's protocol line (``main`` writes "..., seeds [0, 1], ..."): the one part
+# in which runs to be merged may differ
+SEEDS_IN_PROTOCOL = re.compile(r"seeds \[[^\]]*\]")
 
 
 def merge_results(runs: list[dict]) -> dict:
@@ -489,7 +493,7 @@ def merge_results(runs: list[dict]) -> dict:
             one model in two runs, rows of one model that ran different options, or rows from
             before ``by_option`` held validation losses.
     """
-    protocols = {re.sub(r", seeds \[[^\]]*\]", "", str(r.get("protocol", ""))) for r in runs}
+    protocols = {SEEDS_IN_PROTOCOL.sub("seeds", str(r.get("protocol", ""))) for r in runs}
     if len(protocols) > 1:
         raise ValueError(f"runs of different protocols cannot be merged: {sorted(protocols)}")
     pooled: dict[str, list[dict]] = {}
@@ -498,9 +502,8 @@ def merge_results(runs: list[dict]) -> dict:
             pooled.setdefault(key, []).extend(dict(r) for r in rows)
     out = {}
     for key, rows in pooled.items():
-        splits = [(r["seed"], r["fold"]) for r in rows]
-        if len(set(splits)) != len(splits):
-            twice = sorted({s for s in splits if splits.count(s) > 1})
+        twice = sorted(s for s, n in Counter((r["seed"], r["fold"]) for r in rows).items() if n > 1)
+        if twice:
             raise ValueError(f"{key}: splits (seed, fold) {twice} are in more than one run")
         name = CHOSEN_ON_VALIDATION.get(key.split("/")[1])
         if name and rows and "by_option" in rows[0]:
@@ -752,7 +755,7 @@ def merge_files(paths: list[str], json_path: str | None, plot_path: str | None) 
         runs.append(run)
     results = merge_results(runs)
     seeds = sorted({r["seed"] for rows in results.values() for r in rows})
-    protocol = re.sub(r"seeds \[[^\]]*\]", f"seeds {seeds}", str(runs[0].get("protocol", "")))
+    protocol = SEEDS_IN_PROTOCOL.sub(f"seeds {seeds}", str(runs[0].get("protocol", "")))
     labels = list(dict.fromkeys(k.split("/")[0] for k in results))
     sweep = any(":L" in d for d in labels)
     width = 16 if sweep else 12
