@@ -17,8 +17,8 @@ of the split (a reduced protocol; say so when quoting). ``--patience P`` ends a 
 training once P epochs in a row bring no better validation figure (``--epochs`` stays the
 cap). A progress bar counts the folds on a terminal, and ``--json`` is rewritten after
 every model, so an interrupted run keeps what it finished. ``--merge`` trains nothing: it
-pools the ``--json`` files of runs made apart (e.g. seeds in separate processes, same
-protocol otherwise) and prints the table one run over all their splits would have printed,
+pools the ``--json`` files of runs made apart (e.g. seeds, or a model's options, in
+separate processes; same protocol otherwise) and prints the table one run over all their splits would have printed,
 options chosen again on validation over all of them (:func:`merge_results`).
 
 Every model shares one backbone: an embedding layer and ``--layers`` GIN convolutions of
@@ -479,48 +479,67 @@ SEEDS_IN_PROTOCOL = re.compile(r"seeds \[[^\]]*\]")
 
 
 def merge_results(runs: list[dict]) -> dict:
-    """One set of results from runs made apart, e.g. seeds in separate processes or machines.
+    """One set of results from runs made apart, e.g. seeds (or options) in separate processes or machines.
 
     ``runs``: the contents of ``--json`` files (``{"protocol", "results"}``). Rows of the same
     ``DATASET/model`` are pooled; a model of :data:`CHOSEN_ON_VALIDATION` then keeps the option
     :func:`best_option` picks over all the pooled splits, i.e. what one run over all of them
     would have kept, and each row takes that option's ``val_acc``, ``val_loss`` and
     ``test_acc`` from its ``by_option`` (a row whose own run had another option loses
-    :data:`OPTION_RUN_FIELDS`, which were measured on that other option).
+    :data:`OPTION_RUN_FIELDS`, which were measured on that other option). Such a model's
+    options may also have been run apart: a split that comes in several runs, each with other
+    options, becomes one row holding all their options.
 
     Raises:
         ValueError: protocols that differ other than in their seeds, a (seed, fold) split of
-            one model in two runs, rows of one model that ran different options, or rows from
-            before ``by_option`` held validation losses.
+            one model in two runs (unless they ran other options of a model that has them), splits
+            that tried different options, or rows from before ``by_option`` held validation losses.
     """
     protocols = {SEEDS_IN_PROTOCOL.sub("seeds", str(r.get("protocol", ""))) for r in runs}
     if len(protocols) > 1:
         raise ValueError(f"runs of different protocols cannot be merged: {sorted(protocols)}")
-    pooled: dict[str, list[dict]] = {}
+    pooled: dict[str, dict[tuple, list[dict]]] = {}
     for run in runs:
         for key, rows in run["results"].items():
-            pooled.setdefault(key, []).extend(dict(r) for r in rows)
+            for r in rows:
+                pooled.setdefault(key, {}).setdefault((r["seed"], r["fold"]), []).append(dict(r))
     out = {}
-    for key, rows in pooled.items():
-        twice = sorted(s for s, n in Counter((r["seed"], r["fold"]) for r in rows).items() if n > 1)
+    for key, splits in pooled.items():
+        name = CHOSEN_ON_VALIDATION.get(key.split("/")[1])
+        has = [("by_option" in r) for parts in splits.values() for r in parts]
+        if name and any(has) and not all(has):
+            raise ValueError(f"{key}: the runs tried different options ({name}); merge runs of the same options")
+        with_options = name and all(has)
+        # a split in two runs: an overlap, except for other options of the same split
+        twice = sorted(s for s, parts in splits.items()
+                       if len(parts) > 1 and (not with_options or
+                                              len({o for r in parts for o in r["by_option"]})
+                                              < sum(len(r["by_option"]) for r in parts)))
         if twice:
             raise ValueError(f"{key}: splits (seed, fold) {twice} are in more than one run")
-        name = CHOSEN_ON_VALIDATION.get(key.split("/")[1])
-        if name and rows and "by_option" in rows[0]:
-            options = list(rows[0]["by_option"])
-            if any(sorted(r.get("by_option", {})) != sorted(options) for r in rows):
-                raise ValueError(f"{key}: the runs tried different options ({name}); merge runs of the same options")
-            if any("val_loss" not in o for r in rows for o in r["by_option"].values()):
-                raise ValueError(f"{key}: rows without validation losses in by_option (runs from before they were "
-                                 f"kept) cannot be merged by the runner's rule")
-            best = best_option({o: [r["by_option"][o] for r in rows] for o in options})
-            for r in rows:
-                if str(r[name]) != best:
-                    for k in OPTION_RUN_FIELDS:
-                        r.pop(k, None)
-                r.update(r["by_option"][best])
-                r[name] = type(r[name])(best)
-        out[key] = sorted(rows, key=lambda r: (r["seed"], r["fold"]))
+        if not with_options:
+            out[key] = [parts[0] for _, parts in sorted(splits.items())]
+            continue
+        tried = {s: {o: v for r in parts for o, v in r["by_option"].items()} for s, parts in splits.items()}
+        options = list(next(iter(tried.values())))
+        if any(sorted(t) != sorted(options) for t in tried.values()):
+            raise ValueError(f"{key}: the runs tried different options ({name}); merge runs of the same options")
+        if any("val_loss" not in o for t in tried.values() for o in t.values()):
+            raise ValueError(f"{key}: rows without validation losses in by_option (runs from before they were "
+                             f"kept) cannot be merged by the runner's rule")
+        best = best_option({o: [t[o] for t in tried.values()] for o in options})
+        rows = []
+        for s, parts in sorted(splits.items()):
+            # the part whose own run kept ``best`` keeps its timings
+            r = next((p for p in parts if str(p[name]) == best), parts[0])
+            if str(r[name]) != best:
+                for k in OPTION_RUN_FIELDS:
+                    r.pop(k, None)
+            r["by_option"] = {o: tried[s][o] for o in options}
+            r.update(tried[s][best])
+            r[name] = type(r[name])(best)
+            rows.append(r)
+        out[key] = rows
     return out
 
 
@@ -803,7 +822,7 @@ def main(argv=None) -> int:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("--merge", nargs="+", metavar="JSON", default=None,
-                   help="train nothing: merge these --json files (e.g. seeds run apart) as one run would have "
+                   help="train nothing: merge these --json files (e.g. seeds or options run apart) as one run would have "
                         "chosen (options on validation over all their splits); print the table, write --json, --plot")
     a = p.parse_args(argv)
     if a.merge:

@@ -380,7 +380,8 @@ def test_runs_made_apart_merge_as_one_run(tmp_path, monkeypatch, capsys):
     """Seeds run in two processes and merged with --merge give one run's rows over both seeds:
     the option is chosen again on validation over all the splits (here not the one seed 0 alone
     chose) with its test figures, and timings stay only on rows whose own run had that option.
-    Overlapping splits, another protocol, other options, old rows and a corrupt file are refused."""
+    Options run in two processes merge the same way. Overlapping splits (or an option of a split
+    run twice), another protocol, other options, old rows and a corrupt file are refused."""
     # (seed, layer weighting): (val acc, val loss, test acc) on every fold
     fake = {(0, "sum"): (0.8, 0.5, 0.7), (0, "softmax"): (0.7, 0.4, 0.9),
             (1, "sum"): (0.6, 0.6, 0.65), (1, "softmax"): (0.75, 0.5, 0.6)}
@@ -414,12 +415,19 @@ def test_runs_made_apart_merge_as_one_run(tmp_path, monkeypatch, capsys):
     hist = merged["results"]["MUTAG/histograph"]
     assert [("seconds" in r) for r in hist] == [False, False, True, True]  # seed 0's own run had "sum"
     assert all("seconds" in r for r in merged["results"]["MUTAG/mean"])
-    refused = {"more than one run": [a, merged_path],
-               "different protocols": [a, run("c.json", "--seeds", "1", "--epochs", "2")],
-               "different options": [a, run("d.json", "--seeds", "1", "--layer-weighting", "sum")]}
+    # the options run apart (each split in two runs, one option each) merge as well
+    hs, hx = (run(f"h{o}.json", "--seeds", "0", "1", "--model", "histograph", "--layer-weighting", o)
+              for o in ("sum", "softmax"))
+    apart = gc.merge_results([json.loads(open(p).read()) for p in (hs, hx)])["MUTAG/histograph"]
+    assert [{f: r.get(f) for f in keys} for r in apart] == [
+        {f: r.get(f) for f in keys} for r in whole["results"]["MUTAG/histograph"]]
+    assert all("seconds" in r for r in apart)  # each split's softmax run is among the parts
+    refused = [("more than one run", [a, merged_path]), ("more than one run", [a, hs]),
+               ("different protocols", [a, run("c.json", "--seeds", "1", "--epochs", "2")]),
+               ("different options", [a, run("d.json", "--seeds", "1", "--layer-weighting", "sum")])]
     (tmp_path / "bad.json").write_text("{")
-    refused["not a readable results file"] = [a, str(tmp_path / "bad.json")]
-    for why, files in refused.items():
+    refused.append(("not a readable results file", [a, str(tmp_path / "bad.json")]))
+    for why, files in refused:
         with pytest.raises(SystemExit):
             gc.main(["--merge", *files])
         assert why in capsys.readouterr().err
