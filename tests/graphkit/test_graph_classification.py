@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 pytest.importorskip("torch_geometric")
@@ -308,6 +309,11 @@ def test_best_option_merges_runs_made_apart():
     assert gc.best_option(tie) == "softmax"
     tie["softmax"][0]["val_loss"] = 0.5
     assert gc.best_option(tie) == "sum"
+    # the same accuracies in another order: means that differ in the last bits are still a tie
+    order = {"sum": [{"val_acc": v, "val_loss": 0.5} for v in (0.1, 0.2, 0.3)],
+             "softmax": [{"val_acc": v, "val_loss": 0.4} for v in (0.3, 0.2, 0.1)]}
+    assert np.mean([0.1, 0.2, 0.3]) > np.mean([0.3, 0.2, 0.1])
+    assert gc.best_option(order) == "softmax"
     with pytest.raises(ValueError):
         gc.best_option({})
 
