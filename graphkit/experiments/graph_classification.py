@@ -755,11 +755,13 @@ def report_end(results: dict, labels: list[str], sweep: bool, plot_path: str | N
     the plot (accuracy against depth for a ``--layers`` sweep, else bars)."""
     for d in labels:
         rows = paired_vs_best_baseline(results, d)
+        same = len({r["n"] for r in rows}) <= 1  # else each line says its own number of splits
         if rows:
-            print(f"# {d}: ours - best baseline ({rows[0]['baseline']}), paired over {rows[0]['n']} (seed, fold) "
-                  f"splits, points [95% CI] p")
+            over = f"{rows[0]['n']} (seed, fold) splits" if same else "the (seed, fold) splits both ran on (n)"
+            print(f"# {d}: ours - best baseline ({rows[0]['baseline']}), paired over {over}, points [95% CI] p")
         for r in rows:
-            print(f"#   {r['method']:11s} {r['diff']:+6.2f} [{r['ci_low']:+6.2f}, {r['ci_high']:+6.2f}] p={r['p']:.2f}")
+            print(f"#   {r['method']:11s} {r['diff']:+6.2f} [{r['ci_low']:+6.2f}, {r['ci_high']:+6.2f}] p={r['p']:.2f}"
+                  + ("" if same else f" n={r['n']}"))
     if plot_path:
         (plot_depth if sweep else plot)(results, plot_path)
 

@@ -443,3 +443,16 @@ def test_runs_made_apart_merge_as_one_run(tmp_path, monkeypatch, capsys):
             del o["val_loss"]
     with pytest.raises(ValueError, match="validation losses"):
         gc.merge_results([old])
+
+
+def test_paired_comparison_says_how_many_splits_each_method_shares(capsys):
+    """One count in the header when every method shares all splits with the best baseline;
+    a count per line when some ran on fewer (a partial merge), never the first method's for all."""
+    rows = lambda acc, folds: [{"seed": 0, "fold": f, "test_acc": acc + 0.01 * f} for f in range(folds)]
+    results = {"MUTAG/mean": rows(0.5, 3), "MUTAG/histograph": rows(0.6, 3)}
+    gc.report_end(results, ["MUTAG"], False, None)
+    out = capsys.readouterr().out
+    assert "paired over 3 (seed, fold) splits" in out and "n=" not in out
+    gc.report_end(results | {"MUTAG/rpn": rows(0.7, 2)}, ["MUTAG"], False, None)
+    out = capsys.readouterr().out
+    assert "both ran on (n)" in out and "+10.00" in out and "n=3" in out and "n=2" in out
