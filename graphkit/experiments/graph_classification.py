@@ -18,8 +18,9 @@ training once P epochs in a row bring no better validation figure (``--epochs`` 
 cap). A progress bar counts the folds on a terminal, and ``--json`` is rewritten after
 every model, so an interrupted run keeps what it finished. ``--merge`` trains nothing: it
 pools the ``--json`` files of runs made apart (e.g. seeds, or a model's options, in
-separate processes; same protocol otherwise) and prints the table one run over all their splits would have printed,
-options chosen again on validation over all of them (:func:`merge_results`).
+separate processes; same protocol otherwise) and prints the table one run over all their
+splits would have printed, options chosen again on validation over all of them
+(:func:`merge_results`).
 
 Every model shares one backbone: an embedding layer and ``--layers`` GIN convolutions of
 width ``--hidden`` (ReLU, batch norm); they differ only in how the graph vector is formed:
@@ -80,7 +81,6 @@ import argparse
 import re
 import sys
 import time
-from collections import Counter
 
 import numpy as np
 import torch
@@ -478,7 +478,6 @@ def best_option(runs: dict):
     return min(tied, key=lambda c: np.mean([r["val_loss"] for r in runs[c]]))
 
 
-
 # the fields of a row that belong to the option it ran with (``by_option`` holds only the rest)
 OPTION_RUN_FIELDS = ("best_epoch", "epochs_run", "seconds", "graphs_per_s")
 # the seeds in a run's protocol line (``main`` writes "..., seeds [0, 1], ..."): the one part
@@ -487,7 +486,7 @@ SEEDS_IN_PROTOCOL = re.compile(r"seeds \[[^\]]*\]")
 
 
 def merge_results(runs: list[dict]) -> dict:
-    """One set of results from runs made apart, e.g. seeds (or options) in separate processes or machines.
+    """One set of results from runs made apart, e.g. seeds (or options) in other processes or machines.
 
     ``runs``: the contents of ``--json`` files (``{"protocol", "results"}``). Rows of the same
     ``DATASET/model`` are pooled; a model of :data:`CHOSEN_ON_VALIDATION` then keeps the option
