@@ -474,7 +474,8 @@ def best_option(runs: dict):
     acc = {c: float(np.mean([r["val_acc"] for r in rows])) for c, rows in runs.items()}
     # equal accuracies summed in another order differ in the last bits (NCI1's 0.6 and 0.9
     # token thresholds: 0.80612612612612_61 and _64); they are a tie, which the loss decides
-    tied = [c for c in runs if acc[c] >= max(acc.values()) - ACC_TIE]
+    top = max(acc.values())
+    tied = [c for c in runs if acc[c] >= top - ACC_TIE]
     return min(tied, key=lambda c: np.mean([r["val_loss"] for r in runs[c]]))
 
 
@@ -513,9 +514,10 @@ def merge_results(runs: list[dict]) -> dict:
     out = {}
     for key, splits in pooled.items():
         name = CHOSEN_ON_VALIDATION.get(key.split("/")[1])
+        differ = f"{key}: the runs tried different options ({name}); merge runs of the same options"
         has = [("by_option" in r) for parts in splits.values() for r in parts]
         if name and any(has) and not all(has):
-            raise ValueError(f"{key}: the runs tried different options ({name}); merge runs of the same options")
+            raise ValueError(differ)
         with_options = name and all(has)
         # a split in two runs: an overlap, except for other options of the same split
         twice = sorted(s for s, parts in splits.items()
@@ -530,7 +532,7 @@ def merge_results(runs: list[dict]) -> dict:
         tried = {s: {o: v for r in parts for o, v in r["by_option"].items()} for s, parts in splits.items()}
         options = list(next(iter(tried.values())))
         if any(sorted(t) != sorted(options) for t in tried.values()):
-            raise ValueError(f"{key}: the runs tried different options ({name}); merge runs of the same options")
+            raise ValueError(differ)
         if any("val_loss" not in o for t in tried.values() for o in t.values()):
             raise ValueError(f"{key}: rows without validation losses in by_option (runs from before they were "
                              f"kept) cannot be merged by the runner's rule")

@@ -448,7 +448,9 @@ def test_runs_made_apart_merge_as_one_run(tmp_path, monkeypatch, capsys):
 def test_paired_comparison_says_how_many_splits_each_method_shares(capsys):
     """One count in the header when every method shares all splits with the best baseline;
     a count per line when some ran on fewer (a partial merge), never the first method's for all."""
-    rows = lambda acc, folds: [{"seed": 0, "fold": f, "test_acc": acc + 0.01 * f} for f in range(folds)]
+    def rows(acc, folds):
+        return [{"seed": 0, "fold": f, "test_acc": acc + 0.01 * f} for f in range(folds)]
+
     results = {"MUTAG/mean": rows(0.5, 3), "MUTAG/histograph": rows(0.6, 3)}
     gc.report_end(results, ["MUTAG"], False, None)
     out = capsys.readouterr().out
