@@ -479,6 +479,21 @@ def best_option(runs: dict):
     return min(tied, key=lambda c: np.mean([r["val_loss"] for r in runs[c]]))
 
 
+def option_order(name: str, options) -> list[str]:
+    """``options`` of the run_fold argument ``name`` (as ``by_option``'s keys) in the runner's
+    order: numbers ascending, names as in the defaults. A merge lists (and breaks a full tie
+    among) options in this order, whatever the order of its files."""
+    order = {"layer_weighting": LAYER_WEIGHTINGS, "edge_weighting": EDGE_WEIGHTINGS}.get(name)
+
+    def rank(option):
+        try:
+            return float(option) if order is None else order.index(option)
+        except ValueError:
+            raise ValueError(f"{name} {option!r} is none of the runner's options") from None
+
+    return sorted(options, key=rank)
+
+
 # the fields of a row that belong to the option it ran with (``by_option`` holds only the rest)
 OPTION_RUN_FIELDS = ("best_epoch", "epochs_run", "seconds", "graphs_per_s")
 # the seeds in a run's protocol line (``main`` writes "..., seeds [0, 1], ..."): the one part
@@ -496,7 +511,8 @@ def merge_results(runs: list[dict]) -> dict:
     ``test_acc`` from its ``by_option`` (a row whose own run had another option loses
     :data:`OPTION_RUN_FIELDS`, which were measured on that other option). Such a model's
     options may also have been run apart: a split that comes in several runs, each with other
-    options, becomes one row holding all their options.
+    options, becomes one row holding all their options, in :func:`option_order` (so the
+    order of the files changes nothing).
 
     Raises:
         ValueError: protocols that differ other than in their seeds, a (seed, fold) split of
@@ -530,7 +546,7 @@ def merge_results(runs: list[dict]) -> dict:
             out[key] = [parts[0] for _, parts in sorted(splits.items())]
             continue
         tried = {s: {o: v for r in parts for o, v in r["by_option"].items()} for s, parts in splits.items()}
-        options = list(next(iter(tried.values())))
+        options = option_order(name, next(iter(tried.values())))
         if any(sorted(t) != sorted(options) for t in tried.values()):
             raise ValueError(differ)
         if any("val_loss" not in o for t in tried.values() for o in t.values()):

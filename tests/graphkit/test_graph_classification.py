@@ -428,6 +428,12 @@ def test_runs_made_apart_merge_as_one_run(tmp_path, monkeypatch, capsys):
     assert [{f: r.get(f) for f in keys} for r in apart] == [
         {f: r.get(f) for f in keys} for r in whole["results"]["MUTAG/histograph"]]
     assert all("seconds" in r for r in apart)  # each split's softmax run is among the parts
+    # the files' order changes nothing, not even the order options are listed in
+    reverse = gc.merge_results([json.loads(open(p).read()) for p in (hx, hs)])["MUTAG/histograph"]
+    assert reverse == apart and all(list(r["by_option"]) == ["sum", "softmax"] for r in reverse)
+    assert gc.option_order("token_threshold", ["0.9", "0.6", "0.8"]) == ["0.6", "0.8", "0.9"]
+    with pytest.raises(ValueError, match="none of the runner's options"):
+        gc.option_order("edge_weighting", ["sigmoid", "relu"])
     refused = [("more than one run", [a, merged_path]), ("more than one run", [a, hs]),
                ("different protocols", [a, run("c.json", "--seeds", "1", "--epochs", "2")]),
                ("different options", [a, run("d.json", "--seeds", "1", "--layer-weighting", "sum")])]
