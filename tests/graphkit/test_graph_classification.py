@@ -293,6 +293,40 @@ def test_training_batches_never_end_on_a_few_graphs():
         gc.MergeLastBatchSampler(range(3), 0, 1)
 
 
+def test_rpn_contrastive_weights_train_on_the_same_batches(monkeypatch):
+    """rpn's perturbed views draw from a generator of their own: every contrastive weight sees
+    the same batches in the same order, and a weight > 0 really draws views."""
+    import torch
+
+    graphs = gc.load_dataset("MUTAG")
+    for i, g in enumerate(graphs):
+        g.idx = torch.tensor([i])
+    idx = list(range(len(graphs)))
+    import graphkit.pool as pool
+
+    seen, views, loss = [], [], gc._loss
+
+    real_perturb = pool.perturb_graph
+
+    def recording_loss(model, data, contrastive, generator):
+        seen[-1].append(data.idx.tolist())
+        return loss(model, data, contrastive, generator)
+
+    def recording_perturb(data, **kw):
+        views[-1] += 1
+        return real_perturb(data, **kw)
+
+    monkeypatch.setattr(gc, "_loss", recording_loss)
+    monkeypatch.setattr(pool, "perturb_graph", recording_perturb)
+    for weight in (0.0, 0.1):
+        seen.append([])
+        views.append(0)
+        gc.run_fold(graphs, idx[:120], idx[120:], "rpn", 3, epochs=3, hidden=8, batch_size=32, contrastive=weight)
+    assert seen[0] == seen[1] and len(seen[0]) == 3 * 4         # 108 training graphs, 3 epochs
+    assert views == [0, len(seen[0])]
+    assert gc.view_seed(3) != 3 and gc.view_seed(3) != gc.view_seed(4)
+
+
 def test_best_option_merges_runs_made_apart():
     """Runs of the same options made apart merge by the runner's rule through their
     ``by_option``: best mean validation accuracy over all splits, then lower mean loss, then
