@@ -433,10 +433,9 @@ def cross_validate(dataset: str, model: str, seeds=(0,), folds: int = 10, max_fo
 
     if kw.get("edge_ratio") is None:
         kw["edge_ratio"] = EDGE_RATIO.get(dataset, DEFAULT_EDGE_RATIO)
-    options = {"contrastive": check_weights(contrastive),
-               "layer_weighting": check_layer_weightings(layer_weighting),
-               "edge_weighting": check_edge_weightings(edge_weighting),
-               "token_threshold": check_thresholds(token_threshold)}
+    given = {"contrastive": contrastive, "layer_weighting": layer_weighting, "edge_weighting": edge_weighting,
+             "token_threshold": token_threshold}
+    options = {n: OPTION_CHECKS[n][0](v) for n, v in given.items()}
     name = CHOSEN_ON_VALIDATION.get(model)
     choices = options[name] if name else (None,)
 
@@ -495,16 +494,17 @@ def best_option(runs: dict):
 def option_order(name: str, options) -> list[str]:
     """``options`` of the run_fold argument ``name`` (as ``by_option``'s keys) in the runner's
     order: numbers ascending, names as in the defaults. A merge lists (and breaks a full tie
-    among) options in this order, whatever the order of its files."""
-    order = {"layer_weighting": LAYER_WEIGHTINGS, "edge_weighting": EDGE_WEIGHTINGS}.get(name)
-
-    def rank(option):
-        try:
-            return float(option) if order is None else order.index(option)
-        except ValueError:
-            raise ValueError(f"{name} {option!r} is none of the runner's options") from None
-
-    return sorted(options, key=rank)
+    among) options in this order, whatever the order of its files. Options the runner's own
+    checks would refuse (:data:`OPTION_CHECKS`: e.g. a negative weight, an unknown name, a
+    repeat) are refused here too."""
+    check, defaults = OPTION_CHECKS[name]
+    keys = list(options)
+    try:
+        values = check(keys)
+    except ValueError as e:
+        raise ValueError(f"{name} options {keys} are not the runner's: {e}") from None
+    rank = defaults.index if isinstance(defaults[0], str) else float
+    return [k for _, k in sorted(zip(map(rank, values), keys))]
 
 
 # the fields of a row that belong to the option it ran with (``by_option`` holds only the rest)
@@ -686,6 +686,13 @@ def check_layer_weightings(weightings) -> tuple[str, ...]:
 def check_edge_weightings(weightings) -> tuple[str, ...]:
     """HyperDrop's edge weightings, among :data:`EDGE_WEIGHTINGS`."""
     return check_names(weightings, EDGE_WEIGHTINGS, "edge weightings (--edge-weighting)")
+
+
+# each option of CHOSEN_ON_VALIDATION: its check (as for the flag) and its defaults
+OPTION_CHECKS = {"contrastive": (check_weights, CONTRASTIVE),
+                 "layer_weighting": (check_layer_weightings, LAYER_WEIGHTINGS),
+                 "edge_weighting": (check_edge_weightings, EDGE_WEIGHTINGS),
+                 "token_threshold": (check_thresholds, TOKEN_THRESHOLDS)}
 
 
 def parse_layers(text: str) -> list[int]:

@@ -466,8 +466,11 @@ def test_runs_made_apart_merge_as_one_run(tmp_path, monkeypatch, capsys):
     reverse = gc.merge_results([json.loads(open(p).read()) for p in (hx, hs)])["MUTAG/histograph"]
     assert reverse == apart and all(list(r["by_option"]) == ["sum", "softmax"] for r in reverse)
     assert gc.option_order("token_threshold", ["0.9", "0.6", "0.8"]) == ["0.6", "0.8", "0.9"]
-    with pytest.raises(ValueError, match="none of the runner's options"):
-        gc.option_order("edge_weighting", ["sigmoid", "relu"])
+    assert gc.option_order("contrastive", ["0.1", "0.0"]) == ["0.0", "0.1"]
+    for name, bad in (("edge_weighting", ["sigmoid", "relu"]), ("contrastive", ["0.1", "-0.1"]),
+                      ("contrastive", ["0.1", "0.10"]), ("token_threshold", ["0.8", "x"])):
+        with pytest.raises(ValueError, match="not the runner's"):
+            gc.option_order(name, bad)
     refused = [("more than one run", [a, merged_path]), ("more than one run", [a, hs]),
                ("different protocols", [a, run("c.json", "--seeds", "1", "--epochs", "2")]),
                ("different options", [a, run("d.json", "--seeds", "1", "--layer-weighting", "sum")])]
