@@ -298,15 +298,13 @@ def test_rpn_contrastive_weights_train_on_the_same_batches(monkeypatch):
     the same batches in the same order, and a weight > 0 really draws views."""
     import torch
 
+    import graphkit.pool as pool
+
     graphs = gc.load_dataset("MUTAG")
     for i, g in enumerate(graphs):
         g.idx = torch.tensor([i])
     idx = list(range(len(graphs)))
-    import graphkit.pool as pool
-
-    seen, views, loss = [], [], gc._loss
-
-    real_perturb = pool.perturb_graph
+    seen, views, loss, real_perturb = [], [], gc._loss, pool.perturb_graph
 
     def recording_loss(model, data, contrastive, generator):
         seen[-1].append(data.idx.tolist())
