@@ -373,9 +373,7 @@ def run_fold(graphs: list, train_idx, test_idx, model_name: str, seed: int, epoc
     tr, va = train_test_split(np.asarray(train_idx), test_size=0.1, stratify=y[train_idx], random_state=seed)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    # rpn's perturbed views draw from a generator of their own, so every contrastive weight
-    # (0 included) trains on the same batches in the same order: the weights chosen among
-    # on validation differ in their loss alone
+    # every contrastive weight (0 included) trains on the same batches: see view_seed
     view_gen = torch.Generator().manual_seed(view_seed(seed))
     loader = train_loader([graphs[i] for i in tr], batch_size, gen)
     val_loader = DataLoader([graphs[i] for i in va], batch_size=256)
