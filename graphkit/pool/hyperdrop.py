@@ -8,7 +8,8 @@ transformation is its own inverse up to that swap, DHT(DHT(G)) = G, so a pooled 
 hypergraph maps back to a graph with the same nodes and the kept edges.
 
 **HyperDrop.** On the dual, edge representations are refined by hypergraph convolution
-(HGNN: E' = sigma( D_v^-1 M^T D_e^-1 M E Theta ), PyG ``HypergraphConv``), every edge is
+(HGNN: E' = sigma( D_v^-1 M^T D_e^-1 M E Theta ), PyG ``HypergraphConv``; as in EHGNN's
+reference code, M gets a self-loop hyperedge per edge, see :func:`dual_self_loops`), every edge is
 scored by one more hypergraph convolution to a scalar, the top ``ratio`` fraction of the
 edges of each graph is kept (the dual's nodes are dropped), kept features are gated by
 ``tanh(score)`` so the scores receive gradient, and the inverse DHT returns the graph with
@@ -77,6 +78,30 @@ def dual_hypergraph(x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.
     return edge_attr, hyperedge_index, x
 
 
+def dual_self_loops(hyperedge_index: torch.Tensor, num_hyperedges: int, num_dual: int):
+    """The dual's incidence with a self-loop hyperedge for every dual node, as EHGNN's
+    reference code convolves on (its ``DHT(add_loops=True)``): dual node ``i`` gets the
+    hyperedge ``num_hyperedges + i`` of its own, and hyperedges of one dual node (a node
+    with one incident edge), which that loop repeats, are left out. In a hypergraph
+    convolution every edge then keeps its own features at a share ``1/3`` beside its two
+    endpoints' means, instead of only inside those means, diluted by the endpoints' degrees.
+
+    Args:
+        hyperedge_index: ``(2, K)`` (dual node, hyperedge) entries, as from :func:`dual_hypergraph`.
+        num_hyperedges: hyperedges of that incidence (the graph's nodes N).
+        num_dual: dual nodes (the graph's edges E).
+
+    Returns:
+        ``(index (2, K' + E), num_hyperedges + num_dual)``: the entries and the hyperedge count
+        to give ``HypergraphConv`` as ``num_edges``. For convolutions only: it is no
+        incidence of a graph, so :func:`inverse_dual_hypergraph` refuses it.
+    """
+    size = torch.bincount(hyperedge_index[1], minlength=num_hyperedges)
+    kept = hyperedge_index[:, size[hyperedge_index[1]] != 1]
+    ids = torch.arange(num_dual, device=hyperedge_index.device, dtype=hyperedge_index.dtype)
+    return torch.cat([kept, torch.stack([ids, ids + num_hyperedges])], 1), num_hyperedges + num_dual
+
+
 def inverse_dual_hypergraph(dual_x: torch.Tensor, hyperedge_index: torch.Tensor, hyperedge_attr: torch.Tensor):
     """Inverse DHT: the graph whose edges are the dual's nodes (each in exactly 2 hyperedges).
 
@@ -120,6 +145,8 @@ class HyperDrop(nn.Module):
             an int, the number kept per graph (the int 1 keeps one).
         num_layers: hypergraph convolutions on the dual before scoring.
         dropout: dropout between those convolutions.
+        self_loops: convolve on the dual with a self-loop hyperedge per edge, as EHGNN's
+            reference code does (:func:`dual_self_loops`); False convolves on the bare dual.
 
     Forward:
         x: ``(N, F)``; edge_index: ``(2, E)``; edge_attr: ``(E, F_e)`` or None;
@@ -148,7 +175,7 @@ class HyperDrop(nn.Module):
     """
 
     def __init__(self, in_channels: int, edge_channels: int = 0, hidden_channels: int = 64,
-                 ratio: float | int = 0.5, num_layers: int = 2, dropout: float = 0.0):
+                 ratio: float | int = 0.5, num_layers: int = 2, dropout: float = 0.0, self_loops: bool = True):
         super().__init__()
         from torch_geometric.nn import HypergraphConv
 
@@ -159,7 +186,7 @@ class HyperDrop(nn.Module):
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         self.in_channels, self.edge_channels, self.hidden_channels = in_channels, edge_channels, hidden_channels
-        self.ratio, self.dropout = ratio, dropout
+        self.ratio, self.dropout, self.self_loops = ratio, dropout, self_loops
         self.lin_sum = nn.Linear(in_channels, hidden_channels)
         self.lin_diff = nn.Linear(in_channels, hidden_channels, bias=False)
         self.lin_edge = nn.Linear(edge_channels, hidden_channels, bias=False) if edge_channels else None
@@ -172,7 +199,9 @@ class HyperDrop(nn.Module):
                 m.reset_parameters()
 
     def edge_representations(self, x, edge_index, edge_attr=None):
-        """(dual_x (E, hidden), hyperedge_index): refined edge features on the dual."""
+        """``(dual_x (E, hidden), hyperedge_index, conv_index, num_hyperedges)``: refined edge
+        features on the dual, the dual's incidence, and the incidence the convolutions run on
+        (with the self-loops when ``self_loops``) with its hyperedge count."""
         xi, xj = x[edge_index[0]], x[edge_index[1]]
         e = self.lin_sum(xi + xj) + self.lin_diff((xi - xj).abs())
         if self.lin_edge is not None:
@@ -181,11 +210,12 @@ class HyperDrop(nn.Module):
                 raise ValueError(f"edge_attr must have {self.edge_channels} columns, got {got}")
             e = e + self.lin_edge(edge_attr)
         e, hyperedge_index, _ = dual_hypergraph(x, edge_index, e)
-        n = x.shape[0]
+        conv_index, m = (dual_self_loops(hyperedge_index, x.shape[0], e.shape[0]) if self.self_loops
+                         else (hyperedge_index, x.shape[0]))
         for conv in self.convs:
-            e = F.relu(conv(e, hyperedge_index, num_edges=n))
+            e = F.relu(conv(e, conv_index, num_edges=m))
             e = F.dropout(e, self.dropout, self.training)
-        return e, hyperedge_index
+        return e, hyperedge_index, conv_index, m
 
     def forward(self, x, edge_index, edge_attr=None, batch=None):
         if x.dim() != 2 or x.shape[1] != self.in_channels:
@@ -194,8 +224,8 @@ class HyperDrop(nn.Module):
         n = x.shape[0]
         if batch is None:
             batch = torch.zeros(n, dtype=torch.long, device=x.device)
-        e, hyperedge_index = self.edge_representations(x, edge_index, edge_attr)
-        score = self.score(e, hyperedge_index, num_edges=n).view(-1)
+        e, hyperedge_index, conv_index, m = self.edge_representations(x, edge_index, edge_attr)
+        score = self.score(e, conv_index, num_edges=m).view(-1)
         if edge_index.shape[1] == 0:
             return x, edge_index, e, batch, edge_index.new_zeros(0), score
         perm = top_per_graph(score, self.ratio, batch[edge_index[0]])  # in the input's edge order

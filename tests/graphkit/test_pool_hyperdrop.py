@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+import torch.nn.functional as F
 
 pytest.importorskip("torch_geometric")
 
@@ -42,25 +43,57 @@ def test_inverse_rejects_non_graph_incidence():
         dual_hypergraph(torch.zeros(3, 1), torch.zeros(3, 2, dtype=torch.long))
 
 
-def test_dual_convolution_is_hgnn_on_transposed_incidence():
+def _hgnn_reference(H, e0, conv):
+    """relu(D_v^-1 H B^-1 H^T E Theta + b) for an (E, M) dual incidence H (dense numpy)."""
+    theta = conv.lin.weight.detach().double().numpy().T
+    Dv, B = H.sum(1), H.sum(0)
+    Binv = np.where(B > 0, 1.0 / np.maximum(B, 1), 0.0)
+    return np.maximum((H / Dv[:, None]) @ (Binv[:, None] * H.T) @ (e0 @ theta) + conv.bias.detach().double().numpy(), 0)
+
+
+@pytest.mark.parametrize("self_loops", [False, True])
+def test_dual_convolution_is_hgnn_on_transposed_incidence(self_loops):
     """One HyperDrop dual layer = relu(D_v^-1 M^T B^-1 M E Theta + b), with M the (N, E)
-    incidence matrix and D_v, B the dual node / hyperedge degrees (dense numpy)."""
+    incidence matrix and D_v, B the dual node / hyperedge degrees (dense numpy); with
+    ``self_loops`` M gets an identity block below it (EHGNN's DHT(add_loops=True))."""
     b = Batch.from_data_list(load_tu("MUTAG")[:3])
     torch.manual_seed(0)
-    m = HyperDrop(7, 4, 8, num_layers=1).eval()
-    e, hidx = m.edge_representations(b.x, b.edge_index, b.edge_attr)
+    m = HyperDrop(7, 4, 8, num_layers=1, self_loops=self_loops).eval()
+    e, hidx, _, _ = m.edge_representations(b.x, b.edge_index, b.edge_attr)
     xi, xj = b.x[b.edge_index[0]], b.x[b.edge_index[1]]
     e0 = (m.lin_sum(xi + xj) + m.lin_diff((xi - xj).abs()) + m.lin_edge(b.edge_attr)).detach().double().numpy()
     n, E = b.num_nodes, b.num_edges
     M = np.zeros((n, E))
     np.add.at(M, (b.edge_index.t().reshape(-1).numpy(), np.repeat(np.arange(E), 2)), 1.0)
-    conv = m.convs[0]
-    theta = conv.lin.weight.detach().double().numpy().T
-    Dv = M.sum(0)                      # every edge has 2 endpoints
-    B = M.sum(1)
-    Binv = np.where(B > 0, 1.0 / np.maximum(B, 1), 0.0)
-    ref = np.maximum((M.T * (1.0 / Dv)[:, None]) @ (Binv[:, None] * M) @ (e0 @ theta) + conv.bias.detach().double().numpy(), 0)
-    np.testing.assert_allclose(e.detach().double().numpy(), ref, atol=1e-4)
+    H = np.hstack([M.T, np.eye(E)]) if self_loops else M.T   # no MUTAG node has a single incident entry
+    np.testing.assert_allclose(e.detach().double().numpy(), _hgnn_reference(H, e0, m.convs[0]), atol=1e-4)
+
+
+def test_dual_self_loops_replace_single_entry_hyperedges():
+    """A node with one incident entry (node 3 of the directed 0->3) is a hyperedge of one
+    dual node; the self-loop repeats it, so it is left out, as in EHGNN's DHT."""
+    from torch_geometric.nn import HypergraphConv
+
+    from graphkit.pool.hyperdrop import dual_self_loops
+
+    ei = torch.tensor([[0, 1, 2, 0], [1, 2, 0, 3]])
+    _, hidx, _ = dual_hypergraph(torch.zeros(4, 1), ei)
+    loops, m = dual_self_loops(hidx, 4, 4)
+    assert m == 8 and 3 not in loops[1].tolist()
+    H = np.zeros((4, 8))
+    H[loops[0].numpy(), loops[1].numpy()] = 1
+    expected = np.zeros((4, 8))
+    for d, (s, t) in enumerate(ei.t().tolist()):
+        for v in (s, t):
+            if v != 3:
+                expected[d, v] = 1
+        expected[d, 4 + d] = 1
+    np.testing.assert_array_equal(H, expected)
+    torch.manual_seed(0)
+    conv = HypergraphConv(3, 5)
+    e0 = torch.randn(4, 3)
+    np.testing.assert_allclose(F.relu(conv(e0, loops, num_edges=m)).detach().double().numpy(),
+                               _hgnn_reference(expected, e0.double().numpy(), conv), atol=1e-5)
 
 
 def test_hyperdrop_keeps_top_edges_per_graph():
