@@ -28,7 +28,14 @@ next to cross-entropy) follows the paper; see
 Paper: S. Mitra, L. Huang, M. Kellis, *ProteinRPN: Towards Accurate Protein Function
 Prediction with Graph-Based Region Proposals*, arXiv:2409.00610 (2024). Re-implemented from
 the paper's description; the paper's penumbral-cone hierarchy term is replaced by the
-structural prior above (documented simplification).
+structural prior above (documented simplification). The authors' code (Shania99/ProteinRPN,
+for GO-term prediction on ESM embeddings) departs from that description in ways this layer
+does not follow: its regions are soft (a seed score diffused ``k`` hops over the row-normalised
+adjacency multiplies features and adjacency), its node drop is soft too (a sigmoid keep
+probability scales each node and each edge, nothing is removed), the penumbral term is
+commented out there as well, and it trains with 0.05 SupCon + 0.05 NT-Xent (temperature 0.1)
+plus a 0.01 connected-components term; here one weight serves both terms (SupCon at
+temperature 0.1, InfoNCE at 0.2), chosen on validation in the runner.
 """
 
 from __future__ import annotations
