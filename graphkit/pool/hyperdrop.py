@@ -172,6 +172,9 @@ class HyperDrop(nn.Module):
     Initial edge representations are symmetric in the endpoints,
     ``e_ij = W_1 (x_i + x_j) + W_2 |x_i - x_j| + W_3 a_ij``, so both directions of an
     undirected edge get equal scores and are kept or dropped together (ties aside).
+    EHGNN's reference code starts from the edge features alone, all ones where a graph has
+    none; a hypergraph convolution of a constant is a constant, so there every edge of such
+    a graph gets the same score and the drop falls to ties.
     """
 
     def __init__(self, in_channels: int, edge_channels: int = 0, hidden_channels: int = 64,
