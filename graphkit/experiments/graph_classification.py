@@ -48,9 +48,9 @@ width ``--hidden`` (ReLU, batch norm); they differ only in how the graph vector 
               tested 4.6, 2.1 and 0.0 points better); the dual convolutions run with a
               self-loop hyperedge per edge, as EHGNN's reference DHT; its learned edge
               features feed the next HyperDrop; max||mean||sum of the nodes summed over
-              the layers. Edges kept per drop: the reference scripts'
-              ratio per dataset (MUTAG 0.9, PROTEINS 0.65, IMDB-BINARY 0.9; ENZYMES and
-              NCI1, which they do not cover, 0.8), or ``--edge-ratio``
+              the layers. Edges kept per drop: the reference scripts' ratio per dataset
+              (MUTAG 0.9, PROTEINS 0.65, IMDB-BINARY 0.9; ENZYMES and NCI1, which they do
+              not cover, 0.8), or ``--edge-ratio``
   rpn         graphkit.pool.RegionProposalPool on the last layer, trained with
               cross-entropy + SupCon + InfoNCE on perturbed graphs (edge drop, noise); the
               contrastive terms act on a projection network's output (SupCon's), which

@@ -9,9 +9,9 @@ hypergraph maps back to a graph with the same nodes and the kept edges.
 
 **HyperDrop.** On the dual, edge representations are refined by hypergraph convolution
 (HGNN: E' = sigma( D_v^-1 M^T D_e^-1 M E Theta ), PyG ``HypergraphConv``; as in EHGNN's
-reference code, M gets a self-loop hyperedge per edge, see :func:`dual_self_loops`), every edge is
-scored by one more hypergraph convolution to a scalar, the top ``ratio`` fraction of the
-edges of each graph is kept (the dual's nodes are dropped), kept features are gated by
+reference code, M gets a self-loop hyperedge per edge, see :func:`dual_self_loops`), every
+edge is scored by one more hypergraph convolution to a scalar, the top ``ratio`` fraction of
+the edges of each graph is kept (the dual's nodes are dropped), kept features are gated by
 ``tanh(score)`` so the scores receive gradient, and the inverse DHT returns the graph with
 the surviving edges and their learned features. Nodes are untouched (lossless for nodes).
 
