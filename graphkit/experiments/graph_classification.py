@@ -222,7 +222,9 @@ class GraphClassifier(nn.Module):
         elif model == "token_graph":
             from graphkit.pool import TokenGraphPool
 
-            self.readout = TokenGraphPool(hidden, hidden, hidden, num_layers=2, threshold=token_threshold)
+            # GLOT's readout unprojected: the head reads the weighted sum of [x, GAT 1, GAT 2]
+            self.readout = TokenGraphPool(hidden, hidden, num_layers=2, threshold=token_threshold)
+            out = self.readout.out_channels
         self.head = nn.Sequential(nn.Linear(out, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, num_classes))
 
     def _conv(self, i, x, edge_index, edge_weight=None):

@@ -7,17 +7,21 @@ relational learning followed by aggregation, on the frozen model's outputs:
 1. **Token graph.** Tokens i, j of one sentence are joined when the cosine similarity of
    their hidden states exceeds ``threshold`` (tau): ``A_ij = 1[cos(h_i, h_j) > tau]``,
    i != j (GAT adds self-loops).
-2. **Refinement.** ``num_layers`` GAT layers on that graph; the input and every layer's
-   output are concatenated (jumping knowledge, ``jk='cat'``) or the last is used.
-3. **Readout.** A small scorer MLP gives each token a weight, softmax within the sentence,
-   and the graph vector is the weighted sum, projected to ``out_channels``.
+2. **Refinement.** ``num_layers`` GAT layers on that graph, each followed by a ReLU; the
+   input and every layer's output are concatenated (jumping knowledge, ``jk='cat'``) or the
+   last is used.
+3. **Readout.** A small scorer MLP (Linear, tanh, Linear) gives each token a weight, softmax
+   within the sentence, and the sentence vector is the weighted sum of the refined tokens,
+   as GLOT returns it (``out_channels`` adds a linear projection, which GLOT does not have).
 
 Only the pooling head is trained; the encoder stays frozen (``encode_tokens`` runs it
 under ``no_grad``).
 
 Paper: K. S. I. Mantri, C.-B. Schönlieb, Z. Lähner, M. Eliasof, *Towards Improved Sentence
 Representations using Token Graphs*, ICLR 2026 (arXiv:2603.03389; reference code
-ipsitmantri/GLOT, defaults there: GAT, 2 layers, jk cat, threshold 0.8, scorer 128).
+ipsitmantri/GLOT: GAT, 2 layers, jk cat, ReLU after every layer, a scorer of width
+max(128, width // 2), no projection after the sum; its README's GLUE and IMDB runs use
+threshold 0.8, its MTEB run 0.3, its stress test 0.6).
 """
 
 from __future__ import annotations
@@ -67,12 +71,15 @@ class TokenGraphPool(nn.Module):
     Args:
         in_channels: token state size D (384 for all-MiniLM-L6-v2).
         hidden_channels: GAT width.
-        out_channels: sentence vector size (default ``hidden_channels``).
+        out_channels: size of a linear projection of the sentence vector; ``None`` (default,
+            as GLOT) returns the weighted sum itself, of width ``in_channels + num_layers *
+            hidden_channels`` with ``jk='cat'``, ``hidden_channels`` with ``'last'``.
         num_layers: GAT layers.
         threshold: cosine threshold tau of the token graph.
         heads: GAT heads (outputs averaged, so the width stays ``hidden_channels``).
         jk: ``'cat'`` (input and every layer) or ``'last'``.
-        scorer_hidden: hidden size of the token-weight scorer.
+        scorer_hidden: hidden size of the token-weight scorer (default GLOT's
+            ``max(128, width // 2)``, width being the refined tokens' size).
         dropout: dropout on GAT inputs.
 
     Forward:
@@ -81,12 +88,13 @@ class TokenGraphPool(nn.Module):
         size: number of sentences B.
 
     Returns:
-        ``(B, out_channels)``; ``last_weights`` (N,) holds the last call's token weights.
+        ``(B, out_channels)`` (``out_channels`` is set to the width when none is given);
+        ``last_weights`` (N,) holds the last call's token weights.
     """
 
     def __init__(self, in_channels: int, hidden_channels: int = 128, out_channels: int | None = None,
                  num_layers: int = 2, threshold: float = 0.8, heads: int = 1, jk: str = "cat",
-                 scorer_hidden: int = 128, dropout: float = 0.0):
+                 scorer_hidden: int | None = None, dropout: float = 0.0):
         super().__init__()
         from torch_geometric.nn import GATConv
 
@@ -95,18 +103,20 @@ class TokenGraphPool(nn.Module):
         if not -1.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be a cosine in [-1, 1], got {threshold}")
         self.in_channels, self.hidden_channels = in_channels, hidden_channels
-        self.out_channels = out_channels or hidden_channels
         self.threshold, self.jk, self.dropout = threshold, jk, dropout
         dims = [in_channels] + [hidden_channels] * num_layers
         self.convs = nn.ModuleList([GATConv(a, hidden_channels, heads=heads, concat=False) for a in dims[:-1]])
         width = sum(dims) if jk == "cat" else hidden_channels
+        scorer_hidden = scorer_hidden or max(128, width // 2)
         self.scorer = nn.Sequential(nn.Linear(width, scorer_hidden), nn.Tanh(), nn.Linear(scorer_hidden, 1))
-        self.out = nn.Linear(width, self.out_channels)
+        self.out = nn.Linear(width, out_channels) if out_channels else None
+        self.out_channels = out_channels or width
         self.last_weights: torch.Tensor | None = None
 
     def reset_parameters(self) -> None:
         for m in (*self.convs, self.scorer[0], self.scorer[2], self.out):
-            m.reset_parameters()
+            if m is not None:
+                m.reset_parameters()
 
     def forward(self, x, batch=None, mask=None, size: int | None = None):
         if x.dim() == 3:
@@ -132,13 +142,13 @@ class TokenGraphPool(nn.Module):
         edge_index = token_similarity_graph(x, batch, self.threshold, size)
         hs, h = [x], x
         for conv in self.convs:
-            h = F.elu(conv(F.dropout(h, self.dropout, self.training), edge_index))
+            h = F.relu(conv(F.dropout(h, self.dropout, self.training), edge_index))
             hs.append(h)
         h = torch.cat(hs, dim=1) if self.jk == "cat" else h
         w = segment_softmax(self.scorer(h), batch, size)          # (N, 1)
         self.last_weights = w.detach().view(-1)
         g = torch.zeros(size, h.shape[1], dtype=h.dtype, device=h.device).index_add_(0, batch, w * h)
-        return self.out(g)
+        return g if self.out is None else self.out(g)
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, hidden={self.hidden_channels}, "
