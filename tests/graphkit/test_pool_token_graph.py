@@ -42,6 +42,53 @@ def test_dense_input_equals_flat_input():
         TokenGraphPool(4, jk="max")
 
 
+def _glot_reference(m: TokenGraphPool, x: np.ndarray, threshold: float) -> np.ndarray:
+    """GLOT on one sentence in dense numpy from the module's weights: cosine-threshold graph,
+    GAT layers (self-loops, LeakyReLU 0.2 logits, softmax over neighbours, heads averaged)
+    each followed by ReLU, jumping-knowledge concatenation, tanh scorer, softmax, weighted sum."""
+    w = {k: v.detach().double().numpy() for k, v in m.state_dict().items()}
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    adj = (xn @ xn.T > threshold) | np.eye(len(x), dtype=bool)   # GAT adds the self-loops
+    hs, h = [x], x
+    for i in range(len(m.convs)):
+        z = (h @ w[f"convs.{i}.lin.weight"].T).reshape(len(x), m.convs[i].heads, -1)   # (n, H, C)
+        src = (z * w[f"convs.{i}.att_src"]).sum(-1)                                  # (n, H)
+        dst = (z * w[f"convs.{i}.att_dst"]).sum(-1)
+        e = dst[:, None, :] + src[None, :, :]                                         # (target, source, H)
+        e = np.where(e > 0, e, 0.2 * e)
+        e = np.where(adj[:, :, None], e, -np.inf)
+        a = np.exp(e - e.max(1, keepdims=True))
+        a /= a.sum(1, keepdims=True)
+        h = np.maximum(np.einsum("ijh,jhc->ihc", a, z).mean(1) + w[f"convs.{i}.bias"], 0.0)
+        hs.append(h)
+    h = np.concatenate(hs, 1)
+    s = np.tanh(h @ w["scorer.0.weight"].T + w["scorer.0.bias"]) @ w["scorer.2.weight"].T + w["scorer.2.bias"]
+    a = np.exp(s - s.max())
+    return (a / a.sum() * h).sum(0)
+
+
+@pytest.mark.parametrize("heads", [1, 2])
+def test_forward_matches_dense_glot(heads):
+    """The pooled vector of every sentence equals the dense GLOT equations on it alone; without
+    out_channels it is GLOT's unprojected sum (width in + layers * hidden)."""
+    g = torch.Generator().manual_seed(2)
+    lengths = [6, 1, 11]
+    base = torch.randn(3, 10, generator=g)
+    x = base[torch.randint(0, 3, (sum(lengths),), generator=g)] + 0.5 * torch.randn(sum(lengths), 10, generator=g)
+    batch = torch.arange(3).repeat_interleave(torch.tensor(lengths))
+    torch.manual_seed(0)
+    m = TokenGraphPool(10, 7, num_layers=2, threshold=0.5, heads=heads).double().eval()
+    assert m.out_channels == 10 + 2 * 7 and m.scorer[0].out_features == 128
+    out = m(x.double(), batch).detach().numpy()
+    assert out.shape == (3, 24)
+    for b in range(3):
+        np.testing.assert_allclose(out[b], _glot_reference(m, x[batch == b].double().numpy(), 0.5),
+                                   rtol=1e-9, atol=1e-12)
+    assert len(token_similarity_graph(x, batch, 0.5)[0]) > 20     # the graph is not trivially empty
+    proj = TokenGraphPool(10, 7, 5, threshold=0.5).eval()
+    assert proj(x, batch).shape == (3, 5) and proj.out_channels == 5
+
+
 def test_distractor_texts():
     vocab = [f"w{i}x" for i in range(100)]
     texts, y = distractor_texts(20, 0.9, vocab, seed=0)
