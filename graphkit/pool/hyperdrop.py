@@ -15,6 +15,18 @@ the edges of each graph is kept (the dual's nodes are dropped), kept features ar
 ``tanh(score)`` so the scores receive gradient, and the inverse DHT returns the graph with
 the surviving edges and their learned features. Nodes are untouched (lossless for nodes).
 
+**One dual node per undirected edge.** PyG stores an undirected edge as two directed ones;
+in the dual they are two nodes with equal features in the same hyperedges, so every
+convolution gives them equal outputs. HyperDrop convolves once per such pair (more
+generally per group of directed edges with the same endpoints, either way round, and equal
+edge features: :func:`dual_units`), with multiplicities that make the operator the directed
+dual's HGNN exactly (:func:`dual_hgnn_operator`), as two sparse products; the top-k drop,
+the gate and the inverse DHT stay on the directed edges. That halves the dual and, with the
+sparse products, makes a dual convolution about 4.7x faster than ``HypergraphConv`` on the
+directed dual on the CPU (forward + backward, a batch of 64 PROTEINS graphs); the runner's
+hyperdrop model trains about 1.5x faster (``benchmarks/bench_pool.py``: 0.14x to 0.24x
+TopKPooling's graphs/s). Dropout in the dual draws one mask per group.
+
 Paper: J. Jo, J. Baek, S. Lee, D. Kim, M. Kang, S. J. Hwang, *Edge Representation Learning
 with Hypergraphs*, NeurIPS 2021 (arXiv:2106.15845; reference code harryjo97/EHGNN).
 """
@@ -100,6 +112,113 @@ def dual_self_loops(hyperedge_index: torch.Tensor, num_hyperedges: int, num_dual
     kept = hyperedge_index[:, size[hyperedge_index[1]] != 1]
     ids = torch.arange(num_dual, device=hyperedge_index.device, dtype=hyperedge_index.dtype)
     return torch.cat([kept, torch.stack([ids, ids + num_hyperedges])], 1), num_hyperedges + num_dual
+
+
+def group_firsts(unit: torch.Tensor, num_units: int) -> torch.Tensor:
+    """``(num_units,)``: the position of each group's first member in ``unit``."""
+    n = unit.numel()
+    return torch.full((num_units,), n, dtype=torch.long, device=unit.device).scatter_reduce_(
+        0, unit, torch.arange(n, device=unit.device), "amin")
+
+
+def dual_units(edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None):
+    """Which directed edges are one dual node up to direction: the same endpoints, either way
+    round, and equal features (exactly; a NaN feature keeps its edge apart).
+
+    Both directions of an undirected edge (and any repeats of it) start HyperDrop's dual with
+    equal features and sit in the same hyperedges, so each dual convolution maps them to
+    equal outputs; :func:`dual_hgnn_operator` convolves each group once.
+
+    Args:
+        edge_index: ``(2, E)`` directed edges.
+        edge_attr: ``(E, F_e)`` features, or None.
+
+    Returns:
+        ``(unit (E,), num_units)``: edge ``i`` belongs to group ``unit[i]`` in ``[0, num_units)``.
+    """
+    _check_edge_index(edge_index)
+    e = edge_index.shape[1]
+    if e == 0:
+        return edge_index.new_zeros(0, dtype=torch.long), 0
+    ei = edge_index.long()
+    lo, hi = torch.minimum(ei[0], ei[1]), torch.maximum(ei[0], ei[1])
+    _, unit = torch.unique(lo * (int(hi.max()) + 1) + hi, return_inverse=True)
+    num = int(unit.max()) + 1
+    if edge_attr is not None and edge_attr.dim() == 2 and edge_attr.shape[1]:
+        if edge_attr.shape[0] != e:
+            raise ValueError(f"edge_attr has {edge_attr.shape[0]} rows, edge_index has {e} edges")
+        odd = ~(edge_attr == edge_attr[group_firsts(unit, num)[unit]]).all(1)
+        if bool(odd.any()):  # a group's first edge always matches itself: ids stay compact
+            unit = unit.clone()
+            unit[odd] = num + torch.arange(int(odd.sum()), device=ei.device)
+            num += int(odd.sum())
+    return unit, num
+
+
+def dual_hgnn_operator(hyperedge_index: torch.Tensor, unit: torch.Tensor, num_units: int, num_hyperedges: int,
+                       self_loops: bool = True, dtype: torch.dtype = torch.float32):
+    """HGNN on a directed dual, acting on one row per group of :func:`dual_units`.
+
+    PyG ``HypergraphConv`` on the directed dual computes, for every directed edge,
+    ``D^-1 M^T B^-1 M (E Theta) + b`` (D: hyperedges per dual node, B: dual nodes per
+    hyperedge, duplicates counted). With ``W[u, v]`` the number of incidence entries
+    between group ``u``'s edges and hyperedge ``v`` and ``m_u`` the group's size, the same
+    result for every edge of group ``u`` is ``(C @ (A @ (E_u Theta)))[u] + b`` with
+    ``A = B^-1 W^T`` and ``C = R^-1 W``, ``B = colsum W``, ``R = rowsum W`` (an edge of the
+    group is in ``W[u, v] / m_u`` of hyperedge ``v``'s entries and in ``R_u / m_u``
+    hyperedges, so the ``m_u`` cancels).
+
+    Args:
+        hyperedge_index: ``(2, K)`` directed (dual node, hyperedge) entries, as from
+            :func:`dual_hypergraph`.
+        unit: ``(E,)`` group of each directed edge; num_units: the number of groups.
+        num_hyperedges: hyperedges of that incidence (the graph's nodes N).
+        self_loops: as :func:`dual_self_loops` (a loop hyperedge per dual node, hyperedges
+            of one dual node left out); False convolves on the bare dual.
+        dtype: of the operators' values.
+
+    Returns:
+        ``(A (N, U), C (U, N), loop (U,) or None)``: A and C sparse COO over the graph's
+        hyperedges; a group's loop hyperedges (one per edge, each holding only that edge)
+        average to the group's own row, so they enter as ``loop * (E_u Theta)`` with
+        ``loop = m / R``, not as U more hyperedges.
+    """
+    device = hyperedge_index.device
+    src, hv = unit[hyperedge_index[0]], hyperedge_index[1].long()
+    h = num_hyperedges
+    if self_loops:
+        keep = torch.bincount(hv, minlength=h)[hv] != 1
+        src, hv = src[keep], hv[keep]
+    # W's entries (group, hyperedge) with their counts, sorted by group then hyperedge
+    key = torch.sort(src * h + hv).values
+    first = torch.ones(key.numel(), dtype=torch.bool, device=device)
+    first[1:] = key[1:] != key[:-1]
+    c = torch.bincount(torch.cumsum(first, 0) - 1).to(dtype) if key.numel() else torch.zeros(0, dtype=dtype, device=device)
+    key = key[first]
+    u, v = key // h, key % h
+    b = torch.zeros(h, dtype=dtype, device=device).index_add_(0, v, c)
+    r = torch.zeros(num_units, dtype=dtype, device=device).index_add_(0, u, c)
+    loop = None
+    if self_loops:
+        mult = torch.bincount(unit, minlength=num_units).to(dtype)
+        r = r + mult
+        loop = mult / r
+    cm = torch.sparse_coo_tensor(torch.stack([u, v]), c / r[u], (num_units, h), is_coalesced=True, check_invariants=False)
+    order = torch.sort(v * num_units + u).indices
+    a = torch.sparse_coo_tensor(torch.stack([v[order], u[order]]), (c / b[v])[order], (h, num_units),
+                                is_coalesced=True, check_invariants=False)
+    return a, cm, loop
+
+
+def hgnn_conv(conv, x: torch.Tensor, operator) -> torch.Tensor:
+    """``conv`` (a PyG ``HypergraphConv`` without attention, one head) through an operator
+    from :func:`dual_hgnn_operator`: its weights, ``C @ (A @ (x Theta)) + loop * x Theta + b``."""
+    a, c, loop = operator
+    y = conv.lin(x)
+    out = torch.sparse.mm(c, torch.sparse.mm(a, y))
+    if loop is not None:
+        out = out + loop.unsqueeze(1) * y
+    return out + conv.bias if conv.bias is not None else out
 
 
 def inverse_dual_hypergraph(dual_x: torch.Tensor, hyperedge_index: torch.Tensor, hyperedge_attr: torch.Tensor):
@@ -202,23 +321,30 @@ class HyperDrop(nn.Module):
                 m.reset_parameters()
 
     def edge_representations(self, x, edge_index, edge_attr=None):
-        """``(dual_x (E, hidden), hyperedge_index, conv_index, num_hyperedges)``: refined edge
-        features on the dual, the dual's incidence, and the incidence the convolutions run on
-        (with the self-loops when ``self_loops``) with its hyperedge count."""
-        xi, xj = x[edge_index[0]], x[edge_index[1]]
-        e = self.lin_sum(xi + xj) + self.lin_diff((xi - xj).abs())
+        """``(dual_x (U, hidden), hyperedge_index, unit, operator)``: refined features of each
+        group of edges that are one dual node up to direction (:func:`dual_units`;
+        ``dual_x[unit]`` gives every directed edge's), the dual's incidence, each edge's group
+        and the operator the convolutions run on (:func:`dual_hgnn_operator`, with the
+        self-loops when ``self_loops``)."""
         if self.lin_edge is not None:
-            if edge_attr is None or edge_attr.shape[1] != self.edge_channels:
-                got = None if edge_attr is None else edge_attr.shape[1]
+            if edge_attr is None or edge_attr.dim() != 2 or edge_attr.shape[1] != self.edge_channels:
+                got = None if edge_attr is None else tuple(edge_attr.shape)
                 raise ValueError(f"edge_attr must have {self.edge_channels} columns, got {got}")
-            e = e + self.lin_edge(edge_attr)
-        e, hyperedge_index, _ = dual_hypergraph(x, edge_index, e)
-        conv_index, m = (dual_self_loops(hyperedge_index, x.shape[0], e.shape[0]) if self.self_loops
-                         else (hyperedge_index, x.shape[0]))
+            if edge_attr.shape[0] != edge_index.shape[1]:
+                raise ValueError(f"edge_attr has {edge_attr.shape[0]} rows, edge_index has {edge_index.shape[1]} edges")
+        ea = edge_attr if self.lin_edge is not None else None
+        unit, num = dual_units(edge_index, ea)
+        first = group_firsts(unit, num)
+        xi, xj = x[edge_index[0, first]], x[edge_index[1, first]]
+        e = self.lin_sum(xi + xj) + self.lin_diff((xi - xj).abs())  # symmetric: either edge of a group
+        if ea is not None:
+            e = e + self.lin_edge(ea[first])
+        _, hyperedge_index, _ = dual_hypergraph(x, edge_index)
+        operator = dual_hgnn_operator(hyperedge_index, unit, num, x.shape[0], self.self_loops, e.dtype)
         for conv in self.convs:
-            e = F.relu(conv(e, conv_index, num_edges=m))
-            e = F.dropout(e, self.dropout, self.training)
-        return e, hyperedge_index, conv_index, m
+            e = F.relu(hgnn_conv(conv, e, operator))
+            e = F.dropout(e, self.dropout, self.training)  # one mask per group
+        return e, hyperedge_index, unit, operator
 
     def forward(self, x, edge_index, edge_attr=None, batch=None):
         if x.dim() != 2 or x.shape[1] != self.in_channels:
@@ -227,8 +353,9 @@ class HyperDrop(nn.Module):
         n = x.shape[0]
         if batch is None:
             batch = torch.zeros(n, dtype=torch.long, device=x.device)
-        e, hyperedge_index, conv_index, m = self.edge_representations(x, edge_index, edge_attr)
-        score = self.score(e, conv_index, num_edges=m).view(-1)
+        e, hyperedge_index, unit, operator = self.edge_representations(x, edge_index, edge_attr)
+        score = hgnn_conv(self.score, e, operator).view(-1)[unit]
+        e = e[unit]
         if edge_index.shape[1] == 0:
             return x, edge_index, e, batch, edge_index.new_zeros(0), score
         perm = top_per_graph(score, self.ratio, batch[edge_index[0]])  # in the input's edge order
