@@ -148,10 +148,11 @@ def dual_units(edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None):
         if edge_attr.shape[0] != e:
             raise ValueError(f"edge_attr has {edge_attr.shape[0]} rows, edge_index has {e} edges")
         odd = ~(edge_attr == edge_attr[group_firsts(unit, num)[unit]]).all(1)
-        if bool(odd.any()):  # a group's first edge always matches itself: ids stay compact
+        if bool(odd.any()):  # each on its own, then renumbered (a NaN first edge empties its group)
             unit = unit.clone()
             unit[odd] = num + torch.arange(int(odd.sum()), device=ei.device)
-            num += int(odd.sum())
+            _, unit = torch.unique(unit, return_inverse=True)
+            num = int(unit.max()) + 1
     return unit, num
 
 
@@ -164,7 +165,8 @@ def dual_hgnn_operator(hyperedge_index: torch.Tensor, unit: torch.Tensor, num_un
     hyperedge, duplicates counted). With ``W[u, v]`` the number of incidence entries
     between group ``u``'s edges and hyperedge ``v`` and ``m_u`` the group's size, the same
     result for every edge of group ``u`` is ``(C @ (A @ (E_u Theta)))[u] + b`` with
-    ``A = B^-1 W^T`` and ``C = R^-1 W``, ``B = colsum W``, ``R = rowsum W`` (an edge of the
+    ``A = B^-1 W^T`` and ``C = R^-1 W``, ``B = colsum W``, ``R = rowsum W`` (W with the
+    loop hyperedges when ``self_loops``; an edge of the
     group is in ``W[u, v] / m_u`` of hyperedge ``v``'s entries and in ``R_u / m_u``
     hyperedges, so the ``m_u`` cancels).
 
@@ -213,6 +215,8 @@ def dual_hgnn_operator(hyperedge_index: torch.Tensor, unit: torch.Tensor, num_un
 def hgnn_conv(conv, x: torch.Tensor, operator) -> torch.Tensor:
     """``conv`` (a PyG ``HypergraphConv`` without attention, one head) through an operator
     from :func:`dual_hgnn_operator`: its weights, ``C @ (A @ (x Theta)) + loop * x Theta + b``."""
+    if getattr(conv, "use_attention", False) or getattr(conv, "heads", 1) != 1:
+        raise ValueError("hgnn_conv takes a HypergraphConv without attention and with one head")
     a, c, loop = operator
     y = conv.lin(x)
     out = torch.sparse.mm(c, torch.sparse.mm(a, y))

@@ -202,6 +202,9 @@ def test_dual_units_keep_differing_edges_apart():
     nan = ea.clone()
     nan[1] = float("nan")
     assert dual_units(ei, nan)[1] == 6
+    nan[0] = float("nan")  # the group's first edge: the group empties, ids stay 0..num-1
+    unit_nan, num_nan = dual_units(ei, nan)
+    assert num_nan == 7 and sorted(set(unit_nan.tolist())) == list(range(7))
     torch.manual_seed(0)
     x = torch.randn(5, 3, dtype=torch.float64)
     for loops in (True, False):
