@@ -22,10 +22,11 @@ generally per group of directed edges with the same endpoints, either way round,
 edge features: :func:`dual_units`), with multiplicities that make the operator the directed
 dual's HGNN exactly (:func:`dual_hgnn_operator`), as two sparse products; the top-k drop,
 the gate and the inverse DHT stay on the directed edges. That halves the dual and, with the
-sparse products, makes a dual convolution about 4.7x faster than ``HypergraphConv`` on the
-directed dual on the CPU (forward + backward, a batch of 64 PROTEINS graphs); the runner's
-hyperdrop model trains about 1.5x faster (``benchmarks/bench_pool.py``: 0.14x to 0.24x
-TopKPooling's graphs/s). Dropout in the dual draws one mask per group.
+sparse products, makes a dual convolution about 5x faster than ``HypergraphConv`` on the
+directed dual on the CPU (forward + backward, a batch of 64 PROTEINS graphs: 6.7 against
+34.8 ms, plus 3.3 ms once per call to build the groups and the operator); the runner's
+hyperdrop model trains about 1.5x faster (``benchmarks/bench_pool.py``: 0.14-0.18x to
+0.24-0.25x TopKPooling's graphs/s). Dropout in the dual draws one mask per group.
 
 Paper: J. Jo, J. Baek, S. Lee, D. Kim, M. Kang, S. J. Hwang, *Edge Representation Learning
 with Hypergraphs*, NeurIPS 2021 (arXiv:2106.15845; reference code harryjo97/EHGNN).
