@@ -91,6 +91,12 @@ def dual_hypergraph(x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.
     return edge_attr, hyperedge_index, x
 
 
+def shared_hyperedge_entries(hyperedge: torch.Tensor, num_hyperedges: int) -> torch.Tensor:
+    """Mask of the incidence entries whose hyperedge holds more than one entry: those a
+    self-loop hyperedge does not repeat (:func:`dual_self_loops`)."""
+    return torch.bincount(hyperedge, minlength=num_hyperedges)[hyperedge] != 1
+
+
 def dual_self_loops(hyperedge_index: torch.Tensor, num_hyperedges: int, num_dual: int):
     """The dual's incidence with a self-loop hyperedge for every dual node, as EHGNN's
     reference code convolves on (its ``DHT(add_loops=True)``): dual node ``i`` gets the
@@ -109,8 +115,7 @@ def dual_self_loops(hyperedge_index: torch.Tensor, num_hyperedges: int, num_dual
         to give ``HypergraphConv`` as ``num_edges``. For convolutions only: it is no
         incidence of a graph, so :func:`inverse_dual_hypergraph` refuses it.
     """
-    size = torch.bincount(hyperedge_index[1], minlength=num_hyperedges)
-    kept = hyperedge_index[:, size[hyperedge_index[1]] != 1]
+    kept = hyperedge_index[:, shared_hyperedge_entries(hyperedge_index[1], num_hyperedges)]
     ids = torch.arange(num_dual, device=hyperedge_index.device, dtype=hyperedge_index.dtype)
     return torch.cat([kept, torch.stack([ids, ids + num_hyperedges])], 1), num_hyperedges + num_dual
 
@@ -190,7 +195,7 @@ def dual_hgnn_operator(hyperedge_index: torch.Tensor, unit: torch.Tensor, num_un
     src, hv = unit[hyperedge_index[0]], hyperedge_index[1].long()
     h = num_hyperedges
     if self_loops:
-        keep = torch.bincount(hv, minlength=h)[hv] != 1
+        keep = shared_hyperedge_entries(hv, h)
         src, hv = src[keep], hv[keep]
     # W's entries (group, hyperedge) with their counts, sorted by group then hyperedge
     key = torch.sort(src * h + hv).values
@@ -335,8 +340,6 @@ class HyperDrop(nn.Module):
             if edge_attr is None or edge_attr.dim() != 2 or edge_attr.shape[1] != self.edge_channels:
                 got = None if edge_attr is None else tuple(edge_attr.shape)
                 raise ValueError(f"edge_attr must have {self.edge_channels} columns, got {got}")
-            if edge_attr.shape[0] != edge_index.shape[1]:
-                raise ValueError(f"edge_attr has {edge_attr.shape[0]} rows, edge_index has {edge_index.shape[1]} edges")
         ea = edge_attr if self.lin_edge is not None else None
         unit, num = dual_units(edge_index, ea)
         first = group_firsts(unit, num)

@@ -43,6 +43,13 @@ def test_inverse_rejects_non_graph_incidence():
         dual_hypergraph(torch.zeros(3, 1), torch.zeros(3, 2, dtype=torch.long))
 
 
+def _initial_edges(m, x, edge_index, edge_attr):
+    """HyperDrop's symmetric initial features of every directed edge."""
+    xi, xj = x[edge_index[0]], x[edge_index[1]]
+    e = m.lin_sum(xi + xj) + m.lin_diff((xi - xj).abs())
+    return e + m.lin_edge(edge_attr) if m.lin_edge is not None else e
+
+
 def _hgnn_reference(H, e0, conv):
     """relu(D_v^-1 H B^-1 H^T E Theta + b) for an (E, M) dual incidence H (dense numpy)."""
     theta = conv.lin.weight.detach().double().numpy().T
@@ -61,8 +68,7 @@ def test_dual_convolution_is_hgnn_on_transposed_incidence(self_loops):
     m = HyperDrop(7, 4, 8, num_layers=1, self_loops=self_loops).eval()
     e, hidx, unit, _ = m.edge_representations(b.x, b.edge_index, b.edge_attr)
     e = e[unit]
-    xi, xj = b.x[b.edge_index[0]], b.x[b.edge_index[1]]
-    e0 = (m.lin_sum(xi + xj) + m.lin_diff((xi - xj).abs()) + m.lin_edge(b.edge_attr)).detach().double().numpy()
+    e0 = _initial_edges(m, b.x, b.edge_index, b.edge_attr).detach().double().numpy()
     n, E = b.num_nodes, b.num_edges
     M = np.zeros((n, E))
     np.add.at(M, (b.edge_index.t().reshape(-1).numpy(), np.repeat(np.arange(E), 2)), 1.0)
@@ -146,10 +152,7 @@ def _pyg_directed(m, x, edge_index, edge_attr):
     on the directed dual, one dual node per directed edge."""
     from graphkit.pool.hyperdrop import dual_self_loops
 
-    xi, xj = x[edge_index[0]], x[edge_index[1]]
-    e = m.lin_sum(xi + xj) + m.lin_diff((xi - xj).abs())
-    if m.lin_edge is not None:
-        e = e + m.lin_edge(edge_attr)
+    e = _initial_edges(m, x, edge_index, edge_attr)
     _, hidx, _ = dual_hypergraph(x, edge_index)
     idx, k = dual_self_loops(hidx, x.shape[0], e.shape[0]) if m.self_loops else (hidx, x.shape[0])
     for conv in m.convs:
