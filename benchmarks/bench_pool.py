@@ -19,8 +19,11 @@ graphs/s as a ratio to TopKPooling's on the same device:
     gmt          0.90                           0.26
     histograph   0.72                           0.38
     hyperdrop    0.43                           0.21
-    rpn          0.23                           0.07
+    rpn          0.23 *                         0.07 *
     token_graph  0.96                           0.15
+
+* before RegionProposalPool's packed attention (2214862), which made rpn's CPU step 2.4x
+  faster (0.06x -> 0.15x TopK on a 2-core machine); its GPU figure is not measured since.
 
 A model that fails is reported on its own line and the others still run (exit status 1).
 """

@@ -25,8 +25,8 @@ Stages 3 and 4 run on the packed rows (:func:`packed_self_attention`, :func:`pac
 the per-node layers on the real rows, the attention per bucket of graphs of similar size,
 instead of padding every graph to the batch's largest. The values are those of
 ``nn.MultiheadAttention`` and of PyG's GMT on the padded batch (float64 tests, forward and
-gradients); a training step of the runner's rpn model on PROTEINS (padding to 310 kept
-nodes where the mean graph keeps 20) is about 2.4x faster on the CPU.
+gradients); a training step of the runner's rpn model on PROTEINS is about 2.4x faster on
+the CPU (``benchmarks/bench_pool.py``: 0.06x to 0.15x TopKPooling's graphs/s).
 
 Training objective (``supcon_loss`` + ``info_nce_loss`` on two ``perturb_graph`` views,
 next to cross-entropy) follows the paper; see
@@ -168,7 +168,9 @@ def packed_self_attention(attn: nn.MultiheadAttention, h: torch.Tensor, batch: t
     Projections run on the N real rows only. The attention itself runs per bucket of graphs
     of similar size (``2^(b-1) < n <= 2^b`` nodes), each padded to its largest graph, so the
     padding costs at most 2x in rows and 4x in scores, where padding every graph to the
-    batch's largest costs ``B * max_n^2`` scores (a PROTEINS batch: about 60x).
+    batch's largest costs ``B * max_n^2`` scores (PROTEINS batches of 64 graphs, half their
+    nodes kept: a median 10x, up to 39x, the ``sum n^2`` scores the graphs hold; 6x, up to
+    31x, what the buckets compute).
 
     Args:
         attn: a ``nn.MultiheadAttention`` with equal query/key/value sizes, no ``bias_k`` /
