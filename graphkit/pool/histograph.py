@@ -93,6 +93,42 @@ def size_buckets(counts: list[int], slack: float = 2.0) -> list[list[int]]:
     return out + ([cur] if cur else [])
 
 
+def graph_groups(batch: torch.Tensor, size: int) -> list:
+    """The :func:`size_buckets` groups of a sorted ``batch``, ready for padded attention: per
+    group ``(g (G,), idx (G, m), valid (G, m))``, its graph ids, the rows of each graph's nodes
+    padded to the group's largest (padding reads row 0) and the real positions. One device
+    sync (the graph sizes); build them once for several attentions over the same rows."""
+    counts = torch.bincount(batch, minlength=size)
+    sizes = counts.tolist()                                           # one device sync
+    ptr = torch.cumsum(counts, 0) - counts
+    out = []
+    for group in size_buckets(sizes):
+        g = torch.tensor(group, device=batch.device)
+        pos = torch.arange(sizes[group[-1]], device=batch.device)     # padded to the largest
+        valid = pos < counts[g].unsqueeze(1)                          # (G, m)
+        out.append((g, (ptr[g].unsqueeze(1) + pos).masked_fill(~valid, 0), valid))
+    return out
+
+
+def packed_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, batch: torch.Tensor, size: int,
+                     dropout: float = 0.0, groups: list | None = None) -> torch.Tensor:
+    """Scaled dot-product attention among the rows of each graph: ``q, k, v (N, H, d)`` ->
+    ``(N, H, d)``, rows sorted by graph. Graphs of similar size are padded together
+    (:func:`graph_groups`) under a key mask, so the cost stays near sum n_g^2 and no
+    (pairs, heads, dim) tensor is built. ``groups``: :func:`graph_groups` of ``(batch, size)``
+    when the caller has them."""
+    rows, outs = [], []
+    for g, idx, valid in graph_groups(batch, size) if groups is None else groups:
+        qg, kg, vg = (a[idx].transpose(1, 2) for a in (q, k, v))        # (G, H, m, d)
+        out = F.scaled_dot_product_attention(qg, kg, vg, attn_mask=valid[:, None, None, :], dropout_p=dropout)
+        rows.append(idx[valid])
+        outs.append(out.transpose(1, 2)[valid])
+    z = q.new_zeros(q.shape)
+    if rows:
+        z = z.index_put((torch.cat(rows),), torch.cat(outs))
+    return z
+
+
 class HistoGraphReadout(nn.Module):
     """HISTOGRAPH readout over the activation history of a GNN stack.
 
@@ -190,31 +226,12 @@ class HistoGraphReadout(nn.Module):
         return c / den
 
     def node_attention(self, h: torch.Tensor, batch: torch.Tensor, size: int) -> torch.Tensor:
-        """Multi-head self-attention among the nodes of each graph (nodes sorted by graph).
-
-        Graphs of similar size are padded together (:func:`size_buckets`) and attended with
-        ``scaled_dot_product_attention`` under a key mask: the cost stays near sum n_g^2 and
-        no (pairs, heads, dim) tensor is built."""
+        """Multi-head self-attention among the nodes of each graph (nodes sorted by graph),
+        through :func:`packed_attention`."""
         n, d = h.shape
         H, dh = self.heads, d // self.heads
-        counts = torch.bincount(batch, minlength=size)
-        sizes = counts.tolist()                                           # one device sync
-        ptr = torch.cumsum(counts, 0) - counts
         q, k, v = self.q2(h).view(n, H, dh), self.k2(h).view(n, H, dh), self.v2(h).view(n, H, dh)
-        p = self.dropout.p if self.training else 0.0
-        rows, outs = [], []
-        for group in size_buckets(sizes):
-            g = torch.tensor(group, device=h.device)
-            pos = torch.arange(sizes[group[-1]], device=h.device)         # padded to the largest
-            valid = pos < counts[g].unsqueeze(1)                          # (G, m)
-            idx = (ptr[g].unsqueeze(1) + pos).masked_fill(~valid, 0)      # padded rows read node 0
-            qg, kg, vg = (a[idx].transpose(1, 2) for a in (q, k, v))        # (G, H, m, dh)
-            out = F.scaled_dot_product_attention(qg, kg, vg, attn_mask=valid[:, None, None, :], dropout_p=p)
-            rows.append(idx[valid])
-            outs.append(out.transpose(1, 2)[valid])
-        z = h.new_zeros(n, H, dh)
-        if rows:
-            z = z.index_put((torch.cat(rows),), torch.cat(outs))
+        z = packed_attention(q, k, v, batch, size, self.dropout.p if self.training else 0.0)
         return self.o2(z.reshape(n, d))
 
     def forward(self, xs, batch: torch.Tensor | None = None, size: int | None = None) -> torch.Tensor:

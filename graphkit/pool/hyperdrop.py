@@ -172,9 +172,8 @@ def dual_hgnn_operator(hyperedge_index: torch.Tensor, unit: torch.Tensor, num_un
     between group ``u``'s edges and hyperedge ``v`` and ``m_u`` the group's size, the same
     result for every edge of group ``u`` is ``(C @ (A @ (E_u Theta)))[u] + b`` with
     ``A = B^-1 W^T`` and ``C = R^-1 W``, ``B = colsum W``, ``R = rowsum W`` (W with the
-    loop hyperedges when ``self_loops``; an edge of the
-    group is in ``W[u, v] / m_u`` of hyperedge ``v``'s entries and in ``R_u / m_u``
-    hyperedges, so the ``m_u`` cancels).
+    loop hyperedges when ``self_loops``; an edge of the group is in ``W[u, v] / m_u`` of
+    hyperedge ``v``'s entries and in ``R_u / m_u`` hyperedges, so the ``m_u`` cancels).
 
     Args:
         hyperedge_index: ``(2, K)`` directed (dual node, hyperedge) entries, as from

@@ -22,8 +22,8 @@ Four stages, on each graph of a batch independently:
    vector, then a linear layer to ``out_channels``.
 
 Stages 3 and 4 run on the packed rows (:func:`packed_self_attention`, :func:`packed_gmt`):
-the per-node layers on the real rows, the attention per bucket of graphs of similar size,
-instead of padding every graph to the batch's largest. The values are those of
+the per-node layers on the real rows, the attention per group of graphs of similar size (as
+HISTOGRAPH's node attention), instead of padding every graph to the batch's largest. The values are those of
 ``nn.MultiheadAttention`` and of PyG's GMT on the padded batch (float64 tests, forward and
 gradients); a training step of the runner's rpn model on PROTEINS is about 2.4x faster on
 the CPU (``benchmarks/bench_pool.py``: 0.06x to 0.15x TopKPooling's graphs/s).
@@ -52,6 +52,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from graphkit.pool.histograph import graph_groups, packed_attention
 
 
 def k_hop_region(seeds: torch.Tensor, seed_value: torch.Tensor, edge_index: torch.Tensor, num_nodes: int,
@@ -127,50 +129,17 @@ def ca_secondary_structure(ca_coords) -> torch.Tensor:
     return label
 
 
-class _Bucket:
-    """Graphs of one size class, padded to the largest: ``graphs (G,)`` their ids, ``rows
-    (M,)`` their nodes' rows, ``mask (G, L)`` the real positions of the ``(G, L)`` layout."""
-
-    def __init__(self, graphs, g, pos, rows, mask):
-        self.graphs, self.g, self.pos, self.rows, self.mask = graphs, g, pos, rows, mask
-
-    def pad(self, t: torch.Tensor) -> torch.Tensor:
-        """``(N, H, d)`` rows -> ``(G, H, L, d)``, zeros at the padding."""
-        shape = (self.graphs.numel(), self.mask.shape[1], *t.shape[1:])
-        return t.new_zeros(shape).index_put((self.g, self.pos), t[self.rows]).transpose(1, 2)
-
-    def unpad(self, o: torch.Tensor) -> torch.Tensor:
-        """``(G, H, L, d)`` -> ``(M, H, d)``, in the order of ``rows``."""
-        return o.transpose(1, 2)[self.g, self.pos]
-
-
-def _size_buckets(batch: torch.Tensor, size: int):
-    """Graphs grouped by size for padded attention, ``2^(b-1) < n <= 2^b`` nodes in bucket b,
-    as :class:`_Bucket` on ``batch``'s device. ``batch`` must be sorted. One host copy (the
-    graph sizes) per call."""
-    cnt = torch.bincount(batch, minlength=size).cpu()
-    start = torch.cumsum(cnt, 0) - cnt
-    bucket = torch.where(cnt > 0, torch.ceil(torch.log2(cnt.clamp(min=1).double())).long(), -1)
-    for b in torch.unique(bucket[bucket >= 0]).tolist():
-        graphs = torch.nonzero(bucket == b).view(-1)
-        sizes = cnt[graphs]
-        g = torch.repeat_interleave(torch.arange(graphs.numel()), sizes)
-        pos = torch.arange(g.numel()) - torch.repeat_interleave(torch.cumsum(sizes, 0) - sizes, sizes)
-        mask = torch.arange(int(sizes.max())).unsqueeze(0) < sizes.unsqueeze(1)
-        yield _Bucket(*(t.to(batch.device, non_blocking=True) for t in (graphs, g, pos, start[graphs][g] + pos, mask)))
-
-
-def packed_self_attention(attn: nn.MultiheadAttention, h: torch.Tensor, batch: torch.Tensor, size: int) -> torch.Tensor:
+def packed_self_attention(attn: nn.MultiheadAttention, h: torch.Tensor, batch: torch.Tensor, size: int,
+                          groups: list | None = None) -> torch.Tensor:
     """Multi-head self-attention among the nodes of each graph, with the weights of ``attn``,
     on the packed rows: the same values as ``attn`` on ``to_dense_batch(h, batch)`` with the
     padding masked out, at a fraction of the work.
 
-    Projections run on the N real rows only. The attention itself runs per bucket of graphs
-    of similar size (``2^(b-1) < n <= 2^b`` nodes), each padded to its largest graph, so the
-    padding costs at most 2x in rows and 4x in scores, where padding every graph to the
-    batch's largest costs ``B * max_n^2`` scores (PROTEINS batches of 64 graphs, half their
-    nodes kept: a median 10x, up to 39x, the ``sum n^2`` scores the graphs hold; 6x, up to
-    31x, what the buckets compute).
+    Projections run on the N real rows only. The attention itself is HISTOGRAPH's
+    :func:`~graphkit.pool.histograph.packed_attention`: graphs of similar size padded
+    together, at most 2x the ``sum n^2`` scores the graphs hold, where padding every graph to
+    the batch's largest costs ``B * max_n^2`` (PROTEINS batches of 64 graphs, half their
+    nodes kept: a median 10x, up to 39x).
 
     Args:
         attn: a ``nn.MultiheadAttention`` with equal query/key/value sizes, no ``bias_k`` /
@@ -178,6 +147,8 @@ def packed_self_attention(attn: nn.MultiheadAttention, h: torch.Tensor, batch: t
         h: ``(N, C)`` node states, C = ``attn.embed_dim``.
         batch: ``(N,)`` graph of each node, sorted (each graph's nodes contiguous).
         size: number of graphs B (graphs without nodes allowed).
+        groups: :func:`~graphkit.pool.histograph.graph_groups` of ``(batch, size)``, when the
+            caller has them.
 
     Returns:
         ``(N, C)``: ``out_proj`` of the attention output, row for row.
@@ -187,28 +158,18 @@ def packed_self_attention(attn: nn.MultiheadAttention, h: torch.Tensor, batch: t
     n, c = h.shape
     heads = attn.num_heads
     q, k, v = F.linear(h, attn.in_proj_weight, attn.in_proj_bias).view(n, 3, heads, c // heads).unbind(1)
-    dropout = attn.dropout if attn.training else 0.0
-    rows_all, outs = [], []
-    for bk in _size_buckets(batch, size):
-        o = F.scaled_dot_product_attention(bk.pad(q), bk.pad(k), bk.pad(v), attn_mask=bk.mask[:, None, None, :],
-                                           dropout_p=dropout)
-        outs.append(bk.unpad(o))
-        rows_all.append(bk.rows)
-    if outs:
-        out = torch.cat(outs)[torch.argsort(torch.cat(rows_all))].reshape(n, c)
-    else:
-        out = h.new_zeros(0, c)
-    return F.linear(out, attn.out_proj.weight, attn.out_proj.bias)
+    out = packed_attention(q, k, v, batch, size, attn.dropout if attn.training else 0.0, groups)
+    return F.linear(out.reshape(n, c), attn.out_proj.weight, attn.out_proj.bias)
 
 
-def packed_gmt(gmt, h: torch.Tensor, batch: torch.Tensor, size: int) -> torch.Tensor:
+def packed_gmt(gmt, h: torch.Tensor, batch: torch.Tensor, size: int, groups: list | None = None) -> torch.Tensor:
     """PyG's ``GraphMultisetTransformer`` on the packed rows, with its own modules.
 
     GMT's first block, PMA, lets ``k`` learned seeds attend to each graph's nodes; PyG runs
     it on ``to_dense_batch`` of the input, so every graph is padded to the largest one, in
     the projections as in the scores. Here its projections run on the N real rows and its
-    attention per bucket of graphs of similar size, as :func:`packed_self_attention`: the
-    same values. The block's residual, layer norms and feed-forward, GMT's encoders and its
+    attention per group of graphs of similar size
+    (:func:`~graphkit.pool.histograph.graph_groups`): the same values. The block's residual, layer norms and feed-forward, GMT's encoders and its
     last PMA then run as PyG's own modules on the ``(B, k, C)`` seed states, which have no
     padding. A graph without nodes gets an attention output of 0 (PyG's masked softmax over
     no keys gives NaN).
@@ -216,6 +177,8 @@ def packed_gmt(gmt, h: torch.Tensor, batch: torch.Tensor, size: int) -> torch.Te
     Args:
         gmt: ``torch_geometric.nn.aggr.GraphMultisetTransformer``.
         h: ``(N, C)``. batch: ``(N,)`` graph of each row, sorted. size: number of graphs B.
+        groups: :func:`~graphkit.pool.histograph.graph_groups` of ``(batch, size)``, when the
+            caller has them.
 
     Returns:
         ``(B, C)``, as ``gmt(h, batch, dim_size=size)``.
@@ -230,16 +193,16 @@ def packed_gmt(gmt, h: torch.Tensor, batch: torch.Tensor, size: int) -> torch.Te
     q = F.linear(seed, w[:c], b[:c]).view(-1, heads, d)                   # (k, H, d)
     key, val = F.linear(pma.lin(h).relu(), w[c:], b[c:]).view(n, 2, heads, d).unbind(1)
     dropout = attn.dropout if attn.training else 0.0
-    graphs_all, outs = [], []
-    for bk in _size_buckets(batch, size):
-        seeds = q.transpose(0, 1).unsqueeze(0).expand(bk.graphs.numel(), -1, -1, -1)   # (G, H, k, d)
-        o = F.scaled_dot_product_attention(seeds, bk.pad(key), bk.pad(val), attn_mask=bk.mask[:, None, None, :],
-                                           dropout_p=dropout)
+    graphs, outs = [], []
+    for g, idx, valid in graph_groups(batch, size) if groups is None else groups:
+        seeds = q.transpose(0, 1).unsqueeze(0).expand(g.numel(), -1, -1, -1)     # (G, H, k, d)
+        o = F.scaled_dot_product_attention(seeds, key[idx].transpose(1, 2), val[idx].transpose(1, 2),
+                                           attn_mask=valid[:, None, None, :], dropout_p=dropout)
         outs.append(o.transpose(1, 2))
-        graphs_all.append(bk.graphs)
+        graphs.append(g)
     out = h.new_zeros(size, q.shape[0], heads, d)                          # (B, k, H, d)
     if outs:
-        out = out.index_put((torch.cat(graphs_all),), torch.cat(outs))
+        out = out.index_put((torch.cat(graphs),), torch.cat(outs))
     out = F.linear(out.reshape(size, -1, c), attn.out_proj.weight, attn.out_proj.bias)
     x = out + seed.unsqueeze(0)
     if mab.layer_norm1 is not None:
@@ -398,9 +361,10 @@ class RegionProposalPool(nn.Module):
         h = x[perm] * torch.tanh(score[perm]).unsqueeze(1)
         kept_batch = batch[perm]
         self.last_perm, self.last_anchors, self.last_score = perm.detach(), anchors.detach(), score.detach()
-        h = self.norm1(h + packed_self_attention(self.attn, h, kept_batch, size))
+        groups = graph_groups(kept_batch, size)          # one grouping for both attentions
+        h = self.norm1(h + packed_self_attention(self.attn, h, kept_batch, size, groups))
         h = self.norm2(h + self.ffn(h))
-        return self.out(packed_gmt(self.gmt, h, kept_batch, size))
+        return self.out(packed_gmt(self.gmt, h, kept_batch, size, groups))
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, hops={self.hops}, "
