@@ -169,10 +169,10 @@ def packed_gmt(gmt, h: torch.Tensor, batch: torch.Tensor, size: int, groups: lis
     it on ``to_dense_batch`` of the input, so every graph is padded to the largest one, in
     the projections as in the scores. Here its projections run on the N real rows and its
     attention per group of graphs of similar size
-    (:func:`~graphkit.pool.histograph.graph_groups`): the same values. The block's residual, layer norms and feed-forward, GMT's encoders and its
-    last PMA then run as PyG's own modules on the ``(B, k, C)`` seed states, which have no
-    padding. A graph without nodes gets an attention output of 0 (PyG's masked softmax over
-    no keys gives NaN).
+    (:func:`~graphkit.pool.histograph.graph_groups`): the same values. The block's residual,
+    layer norms and feed-forward, GMT's encoders and its last PMA then run as PyG's own
+    modules on the ``(B, k, C)`` seed states, which have no padding. A graph without nodes
+    gets an attention output of 0 (PyG's masked softmax over no keys gives NaN).
 
     Args:
         gmt: ``torch_geometric.nn.aggr.GraphMultisetTransformer``.
