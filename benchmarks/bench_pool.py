@@ -20,10 +20,13 @@ graphs/s as a ratio to TopKPooling's on the same device:
     histograph   0.72                           0.38
     hyperdrop    0.43                           0.21
     rpn          0.23 *                         0.07 *
-    token_graph  0.96                           0.15
+    token_graph  0.96 **                        0.15 **
 
 * before RegionProposalPool's packed attention (2214862), which made rpn's CPU step 2.4x
   faster (0.06x -> 0.15x TopK on a 2-core machine); its GPU figure is not measured since.
+** before token_similarity_graph built the token graph per group of similar-size graphs
+  instead of padding the batch to its largest graph: TokenGraphPool's CPU step became 1.4x
+  faster (0.13-0.14x -> 0.19x TopK on a 2-core machine); its GPU figure is not measured since.
 
 A model that fails is reported on its own line and the others still run (exit status 1).
 """

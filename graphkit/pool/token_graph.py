@@ -30,39 +30,53 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graphkit.pool.histograph import segment_softmax
+from graphkit.pool.histograph import graph_groups, segment_softmax
 
 
 def token_similarity_graph(x: torch.Tensor, batch: torch.Tensor | None = None, threshold: float = 0.8,
                            size: int | None = None) -> torch.Tensor:
     """Edges ``(2, E)`` between tokens of the same sentence with cosine similarity > threshold.
 
+    The similarities are computed per group of sentences of similar length, each padded to
+    its own longest (:func:`~graphkit.pool.histograph.graph_groups`), so the cost stays near
+    sum n_g^2 rather than B * max n_g^2.
+
     Args:
         x: ``(N, D)`` token states of all sentences, sentence after sentence.
         batch: ``(N,)`` sentence id of every token, sorted (default: one sentence).
         threshold: tau in [-1, 1].
+        size: number of sentences B (default ``batch.max() + 1``).
 
     Returns:
         int64 ``(2, E)``, both directions, no self-loops, sorted by (row, col).
     """
-    from torch_geometric.utils import to_dense_batch
-
     n = x.shape[0]
+    empty = torch.zeros(2, 0, dtype=torch.long, device=x.device)
     if batch is None:
         batch = torch.zeros(n, dtype=torch.long, device=x.device)
     if n == 0:
-        return torch.zeros(2, 0, dtype=torch.long, device=x.device)
+        return empty
     if bool((batch[1:] < batch[:-1]).any()):
         raise ValueError("batch must be sorted (tokens of one sentence contiguous)")
-    dense, mask = to_dense_batch(F.normalize(x.detach(), dim=-1), batch, batch_size=size)
-    sim = dense @ dense.transpose(1, 2)
-    t = dense.shape[1]
-    adj = (sim > threshold) & mask.unsqueeze(1) & mask.unsqueeze(2)
-    adj &= ~torch.eye(t, dtype=torch.bool, device=x.device)
-    g, i, j = adj.nonzero(as_tuple=True)
-    ptr = torch.zeros(mask.shape[0] + 1, dtype=torch.long, device=x.device)
-    ptr[1:] = mask.sum(1).cumsum(0)
-    return torch.stack([ptr[g] + i, ptr[g] + j])
+    if size is None:
+        size = int(batch[-1]) + 1
+    xn = F.normalize(x.detach(), dim=-1)
+    rows, cols = [], []
+    for _, idx, valid in graph_groups(batch, size):
+        d = xn[idx]                                                   # (G, m, D)
+        adj = (d @ d.transpose(1, 2)) > threshold
+        adj &= valid.unsqueeze(1) & valid.unsqueeze(2)
+        adj.diagonal(dim1=1, dim2=2).fill_(False)
+        g, i, j = adj.nonzero(as_tuple=True)
+        rows.append(idx[g, i])
+        cols.append(idx[g, j])
+    if not rows:
+        return empty
+    row, col = torch.cat(rows), torch.cat(cols)
+    # a row's edges are contiguous and sorted by col within its group: a stable sort by row
+    # gives the (row, col) order
+    order = torch.sort(row, stable=True).indices
+    return torch.stack([row[order], col[order]])
 
 
 class TokenGraphPool(nn.Module):

@@ -26,6 +26,42 @@ def test_similarity_graph_matches_brute_force():
         token_similarity_graph(x, batch.flip(0))
 
 
+def test_similarity_graph_on_protein_batch_matches_brute_force():
+    """64 real PROTEINS graphs (2 to 620 nodes, so several size groups) and an empty and a
+    one-node graph: the edges are exactly the float64 brute force's (pairs within 1e-5 of tau
+    left out: float32 rounding decides those), in (row, col) order."""
+    from torch_geometric.data import Batch
+
+    from graphkit.experiments.graph_classification import load_dataset
+
+    graphs = load_dataset("PROTEINS")[:64]
+    b = Batch.from_data_list(graphs)
+    g = torch.Generator().manual_seed(0)
+    one = torch.randn(1, b.x.shape[1], generator=g)
+    # standardized node features plus noise (raw, the size attribute puts every cosine near
+    # 1; the one-hot type alone gives ties at every cosine)
+    z = (b.x - b.x.mean(0)) / b.x.std(0)
+    x = torch.cat([z + 0.3 * torch.randn(b.x.shape, generator=g), one])
+    batch = torch.cat([b.batch, torch.tensor([65])])                   # graph 64 is empty
+    tau = 0.5
+    ei = token_similarity_graph(x, batch, tau, size=67)               # graph 66 is empty too
+    xn = torch.nn.functional.normalize(x.double(), dim=-1).numpy()
+    same = batch.numpy()[:, None] == batch.numpy()[None, :]
+    sim = xn @ xn.T
+    np.fill_diagonal(same, False)
+    ref = same & (sim > tau)
+    sure = np.abs(sim - tau) > 1e-5
+    got = np.zeros_like(ref)
+    got[ei[0].numpy(), ei[1].numpy()] = True
+    assert (got == ref)[sure].all() and 0.2 < ref.sum() / same.sum() < 0.8
+    assert not got[~same].any()
+    key = ei[0] * len(x) + ei[1]
+    assert bool((key[1:] > key[:-1]).all())                           # (row, col) order, no repeats
+    sizes = torch.bincount(batch, minlength=67).tolist()
+    assert sizes[64] == sizes[66] == 0 and sizes[65] == 1 and max(sizes) > 8 * min(s for s in sizes if s)
+    assert token_similarity_graph(x[:0], batch[:0], tau).shape == (2, 0)
+
+
 def test_dense_input_equals_flat_input():
     g = torch.Generator().manual_seed(1)
     dense = torch.randn(3, 7, 12, generator=g)
