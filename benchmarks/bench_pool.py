@@ -25,8 +25,9 @@ graphs/s as a ratio to TopKPooling's on the same device:
 * before RegionProposalPool's packed attention (2214862), which made rpn's CPU step 2.4x
   faster (0.06x -> 0.15x TopK on a 2-core machine); its GPU figure is not measured since.
 ** before token_similarity_graph built the token graph per group of similar-size graphs
-  instead of padding the batch to its largest graph: TokenGraphPool's CPU step became 1.4x
-  faster (0.13-0.14x -> 0.19x TopK on a 2-core machine); its GPU figure is not measured since.
+  instead of padding the batch to its largest graph: TokenGraphPool's CPU step became
+  1.3-1.45x faster (0.13-0.14x -> 0.18-0.19x TopK, 4 runs each, old and new alternating, on a
+  2-core machine); its GPU figure is not measured since.
 
 A model that fails is reported on its own line and the others still run (exit status 1).
 """
