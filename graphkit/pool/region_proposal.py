@@ -23,10 +23,11 @@ Four stages, on each graph of a batch independently:
 
 Stages 3 and 4 run on the packed rows (:func:`packed_self_attention`, :func:`packed_gmt`):
 the per-node layers on the real rows, the attention per group of graphs of similar size (as
-HISTOGRAPH's node attention), instead of padding every graph to the batch's largest. The values are those of
-``nn.MultiheadAttention`` and of PyG's GMT on the padded batch (float64 tests, forward and
-gradients); a training step of the runner's rpn model on PROTEINS is about 2.4x faster on
-the CPU (``benchmarks/bench_pool.py``: 0.06x to 0.15x TopKPooling's graphs/s).
+HISTOGRAPH's node attention), instead of padding every graph to the batch's largest. The
+values are those of ``nn.MultiheadAttention`` and of PyG's GMT on the padded batch (float64
+tests, forward and gradients); a training step of the runner's rpn model on PROTEINS is
+about 2.4x faster on the CPU (``benchmarks/bench_pool.py``: 0.06x to 0.15x TopKPooling's
+graphs/s).
 
 Training objective (``supcon_loss`` + ``info_nce_loss`` on two ``perturb_graph`` views,
 next to cross-entropy) follows the paper; see

@@ -135,13 +135,12 @@ def test_packed_attention_equals_padded_multihead_attention(train):
     from torch_geometric.utils import to_dense_batch
 
     from graphkit.experiments.graph_classification import load_dataset
+    from graphkit.pool.histograph import graph_groups
     from graphkit.pool.region_proposal import packed_self_attention
 
     sizes = [g.num_nodes for g in load_dataset("PROTEINS")[:64]] + [1, 0, 3]
     size = len(sizes) + 2
     batch = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(sizes))
-    from graphkit.pool.histograph import graph_groups
-
     assert len(graph_groups(batch, size)) >= 6
     torch.manual_seed(0)
     attn = torch.nn.MultiheadAttention(16, 4, batch_first=True).double().train(train)
@@ -160,14 +159,15 @@ def test_packed_attention_equals_padded_multihead_attention(train):
 
 
 def test_pool_refuses_unsorted_batch():
+    from graphkit.pool.region_proposal import packed_self_attention
+
     m = RegionProposalPool(8, 5, heads=2)
     x, ei = torch.randn(4, 8), torch.tensor([[0, 1, 2, 3], [1, 0, 3, 2]])
     with pytest.raises(ValueError, match="batch must be sorted"):
         m(x, ei, torch.tensor([0, 1, 0, 1]))
+    attn = torch.nn.MultiheadAttention(8, 2, add_bias_kv=True)
     with pytest.raises(ValueError, match="bias_k"):
-        from graphkit.pool.region_proposal import packed_self_attention
-
-        packed_self_attention(torch.nn.MultiheadAttention(8, 2, add_bias_kv=True), x, torch.zeros(4, dtype=torch.long), 1)
+        packed_self_attention(attn, x, torch.zeros(4, dtype=torch.long), 1)
 
 
 @pytest.mark.parametrize("train", [True, False])
