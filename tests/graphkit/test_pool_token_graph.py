@@ -76,6 +76,8 @@ def test_dense_input_equals_flat_input():
         m(torch.randn(4, 5))
     with pytest.raises(ValueError, match="jk"):
         TokenGraphPool(4, jk="max")
+    with pytest.raises(ValueError, match="gat must be"):
+        TokenGraphPool(4, gat="sparse")
 
 
 def _glot_reference(m: TokenGraphPool, x: np.ndarray, threshold: float) -> np.ndarray:
@@ -122,16 +124,18 @@ def _minilm_states():
 
 @pytest.mark.parametrize("states", [_clustered_states, _minilm_states], ids=["clustered", "minilm"])
 @pytest.mark.parametrize("heads", [1, 2])
-def test_forward_matches_dense_glot(states, heads):
-    """The pooled vector of every sentence equals the dense GLOT equations on it alone; without
-    out_channels it is GLOT's unprojected sum (width in + layers * hidden)."""
+@pytest.mark.parametrize("gat", ["dense", "edges"])
+def test_forward_matches_dense_glot(states, heads, gat):
+    """The pooled vector of every sentence equals the dense GLOT equations on it alone, with the
+    GAT layers run dense or on the edge list; without out_channels it is GLOT's unprojected
+    sum (width in + layers * hidden)."""
     x, batch = states()
     d, size = x.shape[1], int(batch.max()) + 1
     ei = token_similarity_graph(x, batch, 0.5)
     pairs = int((torch.bincount(batch) * (torch.bincount(batch) - 1)).sum())
     assert 20 < ei.shape[1] < pairs          # the graph is neither empty nor complete
     torch.manual_seed(0)
-    m = TokenGraphPool(d, 7, num_layers=2, threshold=0.5, heads=heads).double().eval()
+    m = TokenGraphPool(d, 7, num_layers=2, threshold=0.5, heads=heads, gat=gat).double().eval()
     assert m.out_channels == d + 2 * 7 and m.scorer[0].out_features == max(128, (d + 14) // 2)
     out = m(x.double(), batch).detach().numpy()
     assert out.shape == (size, d + 14)
@@ -140,6 +144,75 @@ def test_forward_matches_dense_glot(states, heads):
                                    rtol=1e-9, atol=1e-12)
     proj = TokenGraphPool(d, 7, 5, threshold=0.5).eval()
     assert proj(x, batch).shape == (size, 5) and proj.out_channels == 5
+
+
+@pytest.mark.parametrize("concat,residual", [(False, False), (True, True)])
+def test_dense_gat_matches_pyg_gatconv(concat, residual):
+    """dense_gat on padded graphs equals PyG's GATConv on their edge list, forward and
+    gradients (float64): real PROTEINS graph sizes, an asymmetric random adjacency (so an edge's
+    direction matters), 2 heads."""
+    from torch_geometric.nn import GATConv
+
+    from graphkit.experiments.graph_classification import load_dataset
+    from graphkit.pool.histograph import graph_groups
+    from graphkit.pool.token_graph import dense_gat
+
+    sizes = torch.tensor([g.num_nodes for g in load_dataset("PROTEINS")[:40]])
+    batch = torch.arange(len(sizes)).repeat_interleave(sizes)
+    g = torch.Generator().manual_seed(3)
+    torch.manual_seed(3)
+    conv = GATConv(6, 5, heads=2, concat=concat, residual=residual).double()
+    x = torch.randn(len(batch), 6, generator=g, dtype=torch.float64, requires_grad=True)
+    groups = graph_groups(batch, len(sizes))
+    assert len(groups) > 2
+    out, edges = torch.zeros(len(batch), 10 if concat else 5, dtype=torch.float64), []
+    for _, idx, valid in groups:
+        adj = torch.rand(idx.shape + idx.shape[1:], generator=g) < 0.3
+        adj &= valid.unsqueeze(1) & valid.unsqueeze(2)
+        adj.diagonal(dim1=1, dim2=2).fill_(False)
+        k, i, j = adj.nonzero(as_tuple=True)
+        edges.append(torch.stack([idx[k, i], idx[k, j]]))
+        out = out.index_put((idx[valid],), dense_gat(conv, x[idx], adj)[valid])
+    ref = conv(x, torch.cat(edges, 1))
+    torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-12)
+    w = torch.randn(ref.shape, generator=g, dtype=torch.float64)
+    params = [x, *conv.parameters()]
+    got = torch.autograd.grad((out * w).sum(), params)
+    want = torch.autograd.grad((ref * w).sum(), params)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_dense_and_edge_list_gat_agree_on_protein_batch(monkeypatch):
+    """TokenGraphPool on 64 real PROTEINS graphs (float64, training mode): its output and every
+    gradient are the same whether each size group runs dense, on the edge list, or some one
+    way and some the other ("auto", its rule set so that both kinds occur)."""
+    from torch_geometric.data import Batch
+
+    import graphkit.pool.token_graph as tg
+    from graphkit.experiments.graph_classification import load_dataset
+    from graphkit.pool.token_graph import _group_graphs
+
+    b = Batch.from_data_list(load_dataset("PROTEINS")[:64])
+    g = torch.Generator().manual_seed(4)
+    x = ((b.x - b.x.mean(0)) / b.x.std(0) + 0.3 * torch.randn(b.x.shape, generator=g)).double()
+    x.requires_grad_(True)
+    fills = [float(adj.sum()) / adj.numel() for _, _, adj in _group_graphs(x, b.batch, 0.5, 64)]
+    mixed = float(np.median(fills))
+    assert min(fills) <= mixed < max(fills) and len(fills) > 2
+    monkeypatch.setattr(tg, "DENSE_FILL", mixed)
+    monkeypatch.setattr(tg, "DENSE_MIN_EDGES", 0)
+    w = torch.randn(64, x.shape[1] + 16, generator=g, dtype=torch.float64)
+    results = []
+    for gat in ("dense", "edges", "auto"):
+        torch.manual_seed(0)
+        m = TokenGraphPool(x.shape[1], 8, num_layers=2, threshold=0.5, heads=2, gat=gat).double()
+        out = m(x, b.batch, size=64)
+        results.append((out, torch.autograd.grad((out * w).sum(), [x, *m.parameters()])))
+    for out, grads in results[1:]:
+        torch.testing.assert_close(out, results[0][0], rtol=1e-10, atol=1e-12)
+        for a, c in zip(grads, results[0][1]):
+            torch.testing.assert_close(a, c, rtol=1e-10, atol=1e-12)
 
 
 def test_distractor_texts():
