@@ -39,8 +39,9 @@ from graphkit.pool.histograph import graph_groups, segment_softmax
 # 64, forward + backward, 1 thread) an edge cost about 0.6-1.4 us on the edge list and a
 # padded pair about 0.03 us dense, plus a fixed cost per dense group: the crossover lay near
 # a fill of 0.05 for groups from 64 x 8 to 1 x 620 tokens. In TokenGraphPool's training step
-# on the runner's GIN (PROTEINS, NCI1, MUTAG, ENZYMES, IMDB-BINARY) this rule was within
-# noise of the faster of all-dense and all-edges on each set
+# on the runner's GIN it was the faster of all-dense and all-edges, or near it, on NCI1,
+# MUTAG, ENZYMES and IMDB-BINARY; on PROTEINS all-dense was faster still (840 against 711
+# graphs/s; the edge list 601)
 DENSE_FILL = 0.05
 DENSE_MIN_EDGES = 1024
 GAT_MODES = ("auto", "dense", "edges")
@@ -230,6 +231,7 @@ class TokenGraphPool(nn.Module):
             else:
                 sparse.append((idx, adj))
         edge_index = _edges(sparse, x.device) if sparse else None
+        dense_rows = torch.cat([idx[valid] for idx, valid, _ in dense]) if dense else None
         hs, h = [x], x
         for conv in self.convs:
             h = F.dropout(h, self.dropout, self.training)
@@ -237,8 +239,9 @@ class TokenGraphPool(nn.Module):
                 out = conv(h, edge_index)          # every row (dense groups' rows: overwritten)
             else:
                 out = h.new_zeros(n, conv.heads * conv.out_channels if conv.concat else conv.out_channels)
-            for idx, valid, adj in dense:
-                out = out.index_put((idx[valid],), dense_gat(conv, h[idx], adj)[valid])
+            if dense:                              # one write for all dense groups, as packed_attention
+                out = out.index_put((dense_rows,), torch.cat([dense_gat(conv, h[idx], adj)[valid]
+                                                               for idx, valid, adj in dense]))
             h = F.relu(out)
             hs.append(h)
         h = torch.cat(hs, dim=1) if self.jk == "cat" else h
