@@ -47,9 +47,9 @@ def _rpn():
     return m, lambda b: m(b.x, b.edge_index, b.batch, size=b.num_graphs, structure=b.structure, pos=b.pos)
 
 
-def _token():
+def _token(gat="auto"):
     torch.manual_seed(0)
-    m = TokenGraphPool(F_IN, 16, 3, threshold=0.3)
+    m = TokenGraphPool(F_IN, 16, 3, threshold=0.3, gat=gat)
     return m, lambda b: m(b.x, b.batch, size=b.num_graphs)
 
 
@@ -66,7 +66,10 @@ def _hyperdrop():
     return m, run
 
 
-LAYERS = {"histograph": _histograph, "rpn": _rpn, "token_graph": _token, "hyperdrop": _hyperdrop}
+# "token_graph" runs its GAT on the edge list here ("auto": these graphs are small), and
+# "token_graph_dense" the same layer as a masked attention over padded groups
+LAYERS = {"histograph": _histograph, "rpn": _rpn, "token_graph": _token,
+          "token_graph_dense": lambda: _token("dense"), "hyperdrop": _hyperdrop}
 
 
 def _permute(d, gen):
