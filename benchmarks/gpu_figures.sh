@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The GPU figures the project still owes, in one run on a CUDA machine (about 4.5 minutes on
-# an H100): the GPU test suite, the pooling layers' training throughput against PyG
-# TopKPooling (issue 6), and NAT against TGN per epoch (issue 8). Each step has its own time
-# limit, so one that hangs cannot take the others' figures with it. Logs go to $OUT when set
-# (the device tool's folder), else to bench_out/.
+# an H100 before the dense GAT step was added): the GPU test suite, the pooling layers'
+# training throughput against PyG TopKPooling and TokenGraphPool's dense GAT against GATConv
+# (issue 6), and NAT against TGN per epoch (issue 8). Each step has its own time limit, so
+# one that hangs cannot take the others' figures with it. Logs go to $OUT when set (the
+# device tool's folder), else to bench_out/.
 #
 #     bash benchmarks/gpu_figures.sh
 set -uo pipefail
@@ -28,6 +29,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 step 240 gpu_tests.txt python -m pytest -q -m gpu -rfEs --tb=short tests
 step 120 pool_cuda.txt python benchmarks/bench_pool.py --device cuda --graphs 1024 --steps 32 --plot "$out/pool_cuda.png"
 step 60 pool_cpu.txt python benchmarks/bench_pool.py --device cpu --graphs 512 --steps 16
+step 90 dense_gat_cuda.txt python benchmarks/bench_dense_gat.py --device cuda --memory --groups 64x16,32x64,4x300,1x620,1x2000
 for d in collegemsg enron; do
     step 60 "nat_$d.txt" python benchmarks/bench_temporal.py nat --dataset "$d" --epochs 3 --device cuda
 done
