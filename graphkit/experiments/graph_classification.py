@@ -600,8 +600,9 @@ def paired_vs_best_baseline(results: dict, dataset: str) -> list[dict]:
 
     The best baseline is the one with the highest mean accuracy. Both ran on the same
     (seed, fold) splits, so the comparison is paired over them: the mean difference (points),
-    a 95% t-interval of it and the two-sided paired t-test p-value (scipy ``ttest_rel``).
-    Returns one dict per method: ``method``, ``baseline``, ``diff``, ``ci_low``, ``ci_high``,
+    a 95% t-interval of it and the two-sided paired t-test p-value (scipy ``ttest_rel``; where
+    the difference is the same on every split, p is 1 when it is 0, else 0, and the interval
+    is that difference). Returns one dict per method: ``method``, ``baseline``, ``diff``, ``ci_low``, ``ci_high``,
     ``p``, ``n``; empty when the dataset lacks either side.
     """
     from scipy import stats
@@ -620,8 +621,13 @@ def paired_vs_best_baseline(results: dict, dataset: str) -> list[dict]:
             continue
         d = 100 * np.array([a - b for a, b in pairs])
         n = d.size
-        half = float(stats.t.ppf(0.975, n - 1) * d.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
-        p_value = float(stats.ttest_rel([a for a, _ in pairs], [b for _, b in pairs]).pvalue) if n > 1 else float("nan")
+        if n < 2:
+            half = p_value = float("nan")
+        elif not d.std() > 0:  # the same difference on every split: ttest_rel gives NaN
+            half, p_value = 0.0, float(d[0] == 0)
+        else:
+            half = float(stats.t.ppf(0.975, n - 1) * d.std(ddof=1) / np.sqrt(n))
+            p_value = float(stats.ttest_rel([a for a, _ in pairs], [b for _, b in pairs]).pvalue)
         out.append({"method": m, "baseline": best, "diff": float(d.mean()), "ci_low": float(d.mean()) - half,
                     "ci_high": float(d.mean()) + half, "p": p_value, "n": n})
     return out

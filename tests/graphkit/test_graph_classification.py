@@ -89,6 +89,14 @@ def test_paired_comparison_with_the_best_baseline():
     assert r["p"] == pytest.approx(stats.ttest_rel(acc["histograph"], acc["sum"]).pvalue)
     assert gc.paired_vs_best_baseline(res, "PROTEINS") == []
     assert gc.paired_vs_best_baseline({k: v for k, v in res.items() if "histograph" not in k}, "MUTAG") == []
+    # the same accuracy on every split (a short run): a tie, p = 1, not scipy's NaN
+    same = {"MUTAG/mean": res["MUTAG/mean"], "MUTAG/histograph": [dict(r) for r in res["MUTAG/mean"]]}
+    (r,) = gc.paired_vs_best_baseline(same, "MUTAG")
+    assert (r["diff"], r["ci_low"], r["ci_high"], r["p"]) == (0.0, 0.0, 0.0, 1.0)
+    for r in same["MUTAG/histograph"]:
+        r["test_acc"] += 0.125                 # ahead by the same 12.5 points everywhere
+    (r,) = gc.paired_vs_best_baseline(same, "MUTAG")
+    assert (r["diff"], r["ci_low"], r["ci_high"], r["p"]) == (12.5, 12.5, 12.5, 0.0)
 
 
 # (model, its option chosen on validation, the CLI flag, two option values: the paper's first)
