@@ -602,8 +602,8 @@ def paired_vs_best_baseline(results: dict, dataset: str) -> list[dict]:
     (seed, fold) splits, so the comparison is paired over them: the mean difference (points),
     a 95% t-interval of it and the two-sided paired t-test p-value (scipy ``ttest_rel``; where
     the difference is the same on every split, p is 1 when it is 0, else 0, and the interval
-    is that difference). Returns one dict per method: ``method``, ``baseline``, ``diff``, ``ci_low``, ``ci_high``,
-    ``p``, ``n``; empty when the dataset lacks either side.
+    is that difference). Returns one dict per method: ``method``, ``baseline``, ``diff``,
+    ``ci_low``, ``ci_high``, ``p``, ``n``; empty when the dataset lacks either side.
     """
     from scipy import stats
 

@@ -38,15 +38,16 @@ from graphkit.pool.histograph import graph_groups, segment_softmax
 # DENSE_FILL * its padded pairs + DENSE_MIN_EDGES edges. On the CPU (2 GAT layers of width
 # 64, forward + backward, 1 thread) an edge cost about 0.6-1.4 us on the edge list and a
 # padded pair about 0.03 us dense, plus a fixed cost per dense group: the crossover lay near
-# a fill of 0.05 for groups from 64 x 8 to 1 x 620 tokens. In TokenGraphPool's training step
-# on the runner's GIN it was the faster of all-dense and all-edges, or near it, on NCI1,
+# a fill of 0.05 for groups from 64 x 8 to 1 x 620 tokens (a later run, of
+# benchmarks/bench_dense_gat.py, put it between 0.02 and 0.05). In TokenGraphPool's training
+# step on the runner's GIN it was the faster of all-dense and all-edges, or near it, on NCI1,
 # MUTAG, ENZYMES and IMDB-BINARY; on PROTEINS all-dense was faster still (840 against 711
 # graphs/s; the edge list 601). Memory is no reason to pick the edge list: GATConv keeps an
 # (E, heads, C) message tensor per layer, dense_gat a few (G, heads, m, m) ones. In
 # benchmarks/bench_dense_gat.py --memory (groups of 64 x 16 to 1 x 2000 tokens) the dense
 # step's peak was the lower from a fill of 0.05 up (1 x 2000 at 0.1: 141 against 554 MB; at
 # 0.4, 124 against 2151 MB) and at most 13 MB the higher at 0.02, where "auto" picks the edge
-# list. That benchmark reproduces the timings too.
+# list.
 DENSE_FILL = 0.05
 DENSE_MIN_EDGES = 1024
 GAT_MODES = ("auto", "dense", "edges")
