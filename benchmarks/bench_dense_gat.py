@@ -146,7 +146,7 @@ def _one(spec: str) -> None:
 
 
 def main(argv=None) -> int:
-    from graphkit.pool import token_graph as tg
+    from graphkit.pool.token_graph import dense_enough
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
@@ -175,7 +175,7 @@ def main(argv=None) -> int:
         for fill in fills:
             _, adj = _case(G, m, fill, "cpu")
             edges = int(adj.sum())
-            auto = "dense" if edges > tg.DENSE_FILL * adj.numel() + tg.DENSE_MIN_EDGES else "edges"
+            auto = "dense" if dense_enough(adj) else "edges"
             d = step_ms("dense", G, m, fill, a.device, a.heads, a.repeats)
             e = step_ms("edges", G, m, fill, a.device, a.heads, a.repeats)
             row = f"{f'{G} x {m}':>9} {fill:>5} {edges:>9} {d:>9.2f} {e:>9.2f} {e / d:>11.2f}"

@@ -53,6 +53,13 @@ DENSE_MIN_EDGES = 1024
 GAT_MODES = ("auto", "dense", "edges")
 
 
+def dense_enough(adj: torch.Tensor) -> bool:
+    """``gat="auto"``'s rule: whether a group's token graph ``adj`` (G, m, m) runs dense, i.e.
+    has more than ``DENSE_FILL`` of its padded pairs plus ``DENSE_MIN_EDGES`` edges (one device
+    sync)."""
+    return int(adj.sum()) > DENSE_FILL * adj.numel() + DENSE_MIN_EDGES
+
+
 def _check_tokens(x: torch.Tensor, batch: torch.Tensor | None, size: int | None):
     """``(batch, size)`` with the defaults filled in; ``batch`` must be sorted."""
     if batch is None:
@@ -231,8 +238,7 @@ class TokenGraphPool(nn.Module):
         batch, size = _check_tokens(x, batch, size)
         sparse, dense = [], []
         for idx, valid, adj in _group_graphs(x, batch, self.threshold, size):
-            if self.gat == "dense" or self.gat == "auto" and (
-                    int(adj.sum()) > DENSE_FILL * adj.numel() + DENSE_MIN_EDGES):   # one sync per group
+            if self.gat == "dense" or self.gat == "auto" and dense_enough(adj):
                 dense.append((idx, valid, adj))
             else:
                 sparse.append((idx, adj))
