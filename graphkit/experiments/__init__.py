@@ -7,13 +7,18 @@ import json
 import os
 
 
-def write_json(path: str, obj) -> None:
-    """Write ``obj`` as JSON to ``path`` atomically: a temporary file beside it, then a rename,
-    so a crash never leaves a half-written results file (numpy scalars are written as floats)."""
+def write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a temporary file beside it, then a rename, so a
+    crash never leaves a half-written results file."""
     tmp = f"{path}.tmp"
     with open(tmp, "w") as f:
-        json.dump(obj, f, indent=1, default=float)
+        f.write(text)
     os.replace(tmp, path)
+
+
+def write_json(path: str, obj) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically (numpy scalars are written as floats)."""
+    write_text(path, json.dumps(obj, indent=1, default=float))
 
 
 def deterministic(main):

@@ -94,7 +94,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graphkit.experiments import deterministic, write_json
+from graphkit.experiments import deterministic, write_json, write_text
 
 MODELS = ("mean", "sum", "topk", "sag", "gmt", "histograph", "hyperdrop", "rpn", "token_graph")
 BASELINES = ("mean", "sum", "topk", "sag", "gmt")
@@ -595,6 +595,17 @@ def summarize(rows: list[dict]) -> tuple[float, float]:
     return 100 * float(acc.mean()), 100 * float(acc.std())
 
 
+def models_of(results: dict, label: str) -> dict:
+    """{model: rows} of one setting (``label``: a dataset, or ``DATASET:L<depth>`` in a sweep)."""
+    return {k.split("/")[1]: v for k, v in results.items() if k.split("/")[0] == label}
+
+
+def best_baseline(ran: dict) -> str | None:
+    """The PyG baseline with the highest mean test accuracy among ``ran`` ({model: rows}), or None."""
+    bases = [m for m in ran if m in BASELINES]
+    return max(bases, key=lambda m: summarize(ran[m])[0]) if bases else None
+
+
 def paired_vs_best_baseline(results: dict, dataset: str) -> list[dict]:
     """Each of our methods on ``dataset`` against the best PyG baseline run beside it.
 
@@ -607,12 +618,11 @@ def paired_vs_best_baseline(results: dict, dataset: str) -> list[dict]:
     """
     from scipy import stats
 
-    ran = {k.split("/")[1]: v for k, v in results.items() if k.split("/")[0] == dataset}
-    bases = [m for m in ran if m in BASELINES]
+    ran = models_of(results, dataset)
+    best = best_baseline(ran)
     ours = [m for m in ran if m not in BASELINES]
-    if not bases or not ours:
+    if best is None or not ours:
         return []
-    best = max(bases, key=lambda m: summarize(ran[m])[0])
     ref = {(r["seed"], r["fold"]): r["test_acc"] for r in ran[best]}
     out = []
     for m in ours:
@@ -631,6 +641,51 @@ def paired_vs_best_baseline(results: dict, dataset: str) -> list[dict]:
         out.append({"method": m, "baseline": best, "diff": float(d.mean()), "ci_low": float(d.mean()) - half,
                     "ci_high": float(d.mean()) + half, "p": p_value, "n": n})
     return out
+
+
+def markdown(results: dict, protocol: str) -> str:
+    """The results as Markdown: per setting (dataset, or dataset and depth), one row per model
+    (baselines first, in :data:`MODELS` order) with its test accuracy (mean +- std over the splits), each seed's mean, the option it kept
+    on validation with every option's validation / test mean, and for ours the paired
+    comparison with the best baseline (:func:`paired_vs_best_baseline`) and whether its mean
+    reaches that baseline's. The best baseline's row is in bold."""
+    def pct(v):
+        return f"{100 * float(np.mean(v)):.2f}"
+
+    out = [f"Protocol: {protocol}."]
+    for label in dict.fromkeys(k.split("/")[0] for k in results):
+        ran = models_of(results, label)
+        best = best_baseline(ran)
+        paired = {r["method"]: r for r in paired_vs_best_baseline(results, label)}
+        seeds = sorted({r["seed"] for rows in ran.values() for r in rows})
+        per_seed = len(seeds) > 1
+        head = ["model", "test accuracy %", "splits"] + [f"seed {s}" for s in seeds if per_seed] + \
+            ["option kept (each option: val / test %)", f"vs best baseline ({best}): points [95% CI], p",
+             "reaches it"]
+        out += ["", f"### {label}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for m, rows in sorted(ran.items(), key=lambda kv: MODELS.index(kv[0]) if kv[0] in MODELS else len(MODELS)):
+            mean, std = summarize(rows)
+            acc = f"{mean:.2f} ± {std:.2f}"
+            name = CHOSEN_ON_VALIDATION.get(m)
+            kept = ""
+            if name and "by_option" in rows[0]:
+                kept = f"{rows[0][name]} (" + "; ".join(
+                    f"{o} {pct([r['by_option'][o]['val_acc'] for r in rows])} / "
+                    f"{pct([r['by_option'][o]['test_acc'] for r in rows])}" for o in rows[0]["by_option"]) + ")"
+            vs = reach = ""
+            if m in paired:
+                r = paired[m]
+                p = "p<0.01" if r["p"] < 0.005 else f"p={r['p']:.2f}"
+                vs = f"{r['diff']:+.2f} [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}], {p}" + \
+                    ("" if r["n"] == len(rows) == len(ran[best]) else f", n={r['n']}")
+                reach = "yes" if mean >= summarize(ran[best])[0] else "no"
+            cells = [m, acc, str(len(rows))] + \
+                [pct([r["test_acc"] for r in rows if r["seed"] == s]) if any(r["seed"] == s for r in rows) else "-"
+                 for s in seeds if per_seed] + [kept, vs, reach]
+            if m == best:
+                cells[:2] = [f"**{m}** (best baseline)", f"**{acc}**"]
+            out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
 
 
 def setting(dataset: str, layers: int, sweep: bool) -> str:
@@ -801,9 +856,10 @@ def print_row(label: str, model: str, rows: list[dict], width: int) -> None:
             for c in rows[0]["by_option"]), flush=True)
 
 
-def report_end(results: dict, labels: list[str], sweep: bool, plot_path: str | None) -> None:
-    """After the table: each of our methods against the best baseline of every setting, and
-    the plot (accuracy against depth for a ``--layers`` sweep, else bars)."""
+def report_end(results: dict, labels: list[str], sweep: bool, plot_path: str | None,
+               markdown_path: str | None = None, protocol: str = "") -> None:
+    """After the table: each of our methods against the best baseline of every setting, the
+    plot (accuracy against depth for a ``--layers`` sweep, else bars) and the Markdown table."""
     for d in labels:
         rows = paired_vs_best_baseline(results, d)
         same = len({r["n"] for r in rows}) <= 1  # else each line says its own number of splits
@@ -815,12 +871,15 @@ def report_end(results: dict, labels: list[str], sweep: bool, plot_path: str | N
                   + ("" if same else f" n={r['n']}"))
     if plot_path:
         (plot_depth if sweep else plot)(results, plot_path)
+    if markdown_path:
+        write_text(markdown_path, markdown(results, protocol))
 
 
-def merge_files(paths: list[str], json_path: str | None, plot_path: str | None) -> None:
-    """``--merge``: the table, comparisons and plot of ``--json`` files merged by
-    :func:`merge_results` (written to ``json_path`` when given). Raises ValueError for a file
-    that is not a runner's results."""
+def merge_files(paths: list[str], json_path: str | None, plot_path: str | None,
+                markdown_path: str | None = None) -> None:
+    """``--merge``: the table, comparisons, plot and Markdown table of ``--json`` files merged
+    by :func:`merge_results` (written to ``json_path`` when given). Raises ValueError for a
+    file that is not a runner's results."""
     import json
 
     runs = []
@@ -845,7 +904,7 @@ def merge_files(paths: list[str], json_path: str | None, plot_path: str | None) 
         print_row(label, m, rows, width)
     if json_path:
         write_json(json_path, {"protocol": protocol, "results": results})
-    report_end(results, labels, sweep, plot_path)
+    report_end(results, labels, sweep, plot_path, markdown_path, protocol)
 
 
 @deterministic
@@ -880,15 +939,19 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--json", default=None, help="write every per-fold result to this file")
     p.add_argument("--plot", default=None, help="write a bar chart PNG here")
+    p.add_argument("--markdown", default=None,
+                   help="write the results as Markdown tables here (per dataset: every model, seed and option, "
+                        "and ours against the best baseline)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("--merge", nargs="+", metavar="JSON", default=None,
                    help="train nothing: merge these --json files (e.g. seeds or options run apart) as one run would have "
-                        "chosen (options on validation over all their splits); print the table, write --json, --plot")
+                        "chosen (options on validation over all their splits); print the table, write --json, --plot, "
+                        "--markdown")
     a = p.parse_args(argv)
     if a.merge:
         try:
-            merge_files(a.merge, a.json, a.plot)
+            merge_files(a.merge, a.json, a.plot, a.markdown)
         except ValueError as e:
             p.error(str(e))
         return 0
@@ -929,7 +992,7 @@ def main(argv=None) -> int:
                 if a.json:  # after every model: an interrupted run keeps what it finished
                     write_json(a.json, {"protocol": protocol, "results": results})
                 print_row(label, m, rows, width)
-    report_end(results, labels, sweep, a.plot)
+    report_end(results, labels, sweep, a.plot, a.markdown, protocol)
     return 0
 
 

@@ -507,3 +507,53 @@ def test_paired_comparison_says_how_many_splits_each_method_shares(capsys):
     gc.report_end(results | {"MUTAG/rpn": rows(0.7, 2)}, ["MUTAG"], False, None)
     out = capsys.readouterr().out
     assert "both ran on (n)" in out and "+10.00" in out and "n=3" in out and "n=2" in out
+
+
+def test_markdown_table_holds_every_model_seed_option_and_comparison(tmp_path, capsys):
+    """--markdown: per dataset, one row per model with its mean +- std, each seed's mean, the
+    option kept with every option's validation / test mean, and for ours the paired comparison
+    with the best baseline and whether its mean reaches that baseline's (the best in bold)."""
+    def rows(accs, option=None):
+        out = []
+        for i, a in enumerate(accs):
+            r = {"seed": i // 2, "fold": i % 2, "test_acc": a}
+            if option:
+                r["layer_weighting"] = option
+                r["by_option"] = {"sum": {"val_acc": 0.5, "val_loss": 1.0, "test_acc": a - 0.1},
+                                  "softmax": {"val_acc": 0.75, "val_loss": 1.0, "test_acc": a}}
+            out.append(r)
+        return out
+
+    # in another order than the runner's (as a merge of files in name order gives): rows follow MODELS
+    results = {"MUTAG/rpn": rows([0.5, 0.5, 0.5, 0.5]), "MUTAG/histograph": rows([0.6, 0.6, 0.8, 0.8], "softmax"),
+               "MUTAG/sum": rows([0.4, 0.5, 0.6, 0.7]), "MUTAG/mean": rows([0.5, 0.6, 0.7, 0.8]),
+               "PROTEINS/sum": rows([0.7, 0.7, 0.7, 0.7])}
+    md = gc.markdown(results, "2-fold CV, seeds [0, 1]")
+    assert md.startswith("Protocol: 2-fold CV, seeds [0, 1].")
+    lines = md.splitlines()
+    head = lines.index("### MUTAG")
+    assert "seed 0 | seed 1" in lines[head + 2] and "vs best baseline (mean)" in lines[head + 2]
+    table = {ln.split(" | ")[0].lstrip("| "): ln.split(" | ") for ln in lines[head + 4:lines.index("### PROTEINS") - 1]}
+    assert list(table) == ["**mean** (best baseline)", "sum", "histograph", "rpn"]
+    assert table["**mean** (best baseline)"][1:5] == ["**65.00 ± 11.18**", "4", "55.00", "75.00"]
+    hist = table["histograph"]
+    assert hist[1:5] == ["70.00 ± 10.00", "4", "60.00", "80.00"]
+    assert hist[5] == "softmax (sum 50.00 / 60.00; softmax 75.00 / 70.00)"
+    (r_hist,) = [r for r in gc.paired_vs_best_baseline(results, "MUTAG") if r["method"] == "histograph"]
+    assert hist[6] == f"+5.00 [{r_hist['ci_low']:+.2f}, {r_hist['ci_high']:+.2f}], p={r_hist['p']:.2f}"
+    assert hist[7].rstrip(" |") == "yes" and table["rpn"][7].rstrip(" |") == "no"
+    assert table["sum"][5:] == ["", "", " |"]  # a baseline: no option, no comparison
+    # PROTEINS: one baseline, none of ours
+    assert lines[-1] == "| **sum** (best baseline) | **70.00 ± 0.00** | 4 | 70.00 | 70.00 |  |  |  |"
+    # from the command line, after a run and after a merge (the file is written whole)
+    out = tmp_path / "t.md"
+    assert gc.main(["--dataset", "MUTAG", "--model", "mean,rpn", "--epochs", "1", "--max-folds", "2",
+                    "--hidden", "8", "-q", "--contrastive", "0", "--json", str(tmp_path / "r.json"),
+                    "--markdown", str(out)]) == 0
+    text = out.read_text()
+    assert "### MUTAG" in text and "| rpn | " in text and "**mean** (best baseline)" in text
+    assert "seed 0 |" not in text  # one seed: no per-seed columns
+    assert gc.main(["--merge", str(tmp_path / "r.json"), "--markdown", str(tmp_path / "m.md")]) == 0
+    assert (tmp_path / "m.md").read_text() == text
+    assert not list(tmp_path.glob("*.tmp"))
+    capsys.readouterr()
