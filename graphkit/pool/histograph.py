@@ -38,6 +38,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from graphkit.pool._checks import check_batch, check_values
+
 
 def _check_history(xs) -> list[torch.Tensor]:
     if torch.is_tensor(xs):
@@ -236,11 +238,12 @@ class HistoGraphReadout(nn.Module):
 
     def forward(self, xs, batch: torch.Tensor | None = None, size: int | None = None) -> torch.Tensor:
         xs = _check_history(xs)
+        for i, h in enumerate(xs):
+            check_values(h, self, f"history[{i}]")
         n = xs[0].shape[0]
+        check_batch(batch, n)
         if batch is None:
             batch = torch.zeros(n, dtype=torch.long, device=xs[0].device)
-        elif batch.shape != (n,):
-            raise ValueError(f"batch must have shape ({n},), got {tuple(batch.shape)}")
         if size is None:
             size = int(batch.max()) + 1 if n else 0
         if n and bool((batch[1:] < batch[:-1]).any()):                # group the nodes by graph

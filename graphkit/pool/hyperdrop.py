@@ -38,6 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from graphkit.pool._checks import check_batch, check_edge_index, check_values
+
 
 def top_per_graph(score: torch.Tensor, ratio: float | int, batch: torch.Tensor) -> torch.Tensor:
     """Positions of each graph's best scores, sorted: a float ``ratio`` in (0, 1] keeps
@@ -49,17 +51,6 @@ def top_per_graph(score: torch.Tensor, ratio: float | int, batch: torch.Tensor) 
     if isinstance(ratio, float) and ratio >= 1.0:
         return torch.arange(score.numel(), device=score.device)
     return torch.sort(topk(score, ratio, batch)).values
-
-
-def _check_edge_index(edge_index: torch.Tensor, num_nodes: int | None = None) -> None:
-    if not torch.is_tensor(edge_index) or edge_index.dim() != 2 or edge_index.shape[0] != 2:
-        shape = tuple(edge_index.shape) if torch.is_tensor(edge_index) else type(edge_index).__name__
-        raise ValueError(f"edge_index must be a (2, E) tensor, got {shape}")
-    if edge_index.dtype not in (torch.int64, torch.int32):
-        raise TypeError(f"edge_index must be int64 or int32, got {edge_index.dtype}")
-    if num_nodes is not None and edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= num_nodes):
-        raise ValueError(f"edge_index holds node ids in [{int(edge_index.min())}, {int(edge_index.max())}], "
-                         f"expected [0, {num_nodes})")
 
 
 def dual_hypergraph(x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None):
@@ -80,7 +71,7 @@ def dual_hypergraph(x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.
     Raises:
         ValueError / TypeError: malformed ``edge_index`` or mismatched ``edge_attr``.
     """
-    _check_edge_index(edge_index, x.shape[0])
+    check_edge_index(edge_index, x.shape[0])
     e = edge_index.shape[1]
     if edge_attr is None:
         edge_attr = x.new_zeros(e, 0)
@@ -142,7 +133,7 @@ def dual_units(edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None):
     Returns:
         ``(unit (E,), num_units)``: edge ``i`` belongs to group ``unit[i]`` in ``[0, num_units)``.
     """
-    _check_edge_index(edge_index)
+    check_edge_index(edge_index)
     e = edge_index.shape[1]
     if e == 0:
         return edge_index.new_zeros(0, dtype=torch.long), 0
@@ -249,7 +240,7 @@ def inverse_dual_hypergraph(dual_x: torch.Tensor, hyperedge_index: torch.Tensor,
     Raises:
         ValueError: a dual node that is not in exactly two hyperedges.
     """
-    _check_edge_index(hyperedge_index)
+    check_edge_index(hyperedge_index)
     e = dual_x.shape[0]
     counts = torch.bincount(hyperedge_index[0], minlength=e) if hyperedge_index.numel() else \
         torch.zeros(e, dtype=torch.long, device=dual_x.device)
@@ -339,6 +330,7 @@ class HyperDrop(nn.Module):
             if edge_attr is None or edge_attr.dim() != 2 or edge_attr.shape[1] != self.edge_channels:
                 got = None if edge_attr is None else tuple(edge_attr.shape)
                 raise ValueError(f"edge_attr must have {self.edge_channels} columns, got {got}")
+            check_values(edge_attr, self, "edge_attr")
         ea = edge_attr if self.lin_edge is not None else None
         unit, num = dual_units(edge_index, ea)
         first = group_firsts(unit, num)
@@ -356,8 +348,10 @@ class HyperDrop(nn.Module):
     def forward(self, x, edge_index, edge_attr=None, batch=None):
         if x.dim() != 2 or x.shape[1] != self.in_channels:
             raise ValueError(f"x must be (N, {self.in_channels}), got {tuple(x.shape)}")
-        _check_edge_index(edge_index, x.shape[0])
+        check_values(x, self)
+        check_edge_index(edge_index, x.shape[0])
         n = x.shape[0]
+        check_batch(batch, n)
         if batch is None:
             batch = torch.zeros(n, dtype=torch.long, device=x.device)
         e, hyperedge_index, unit, operator = self.edge_representations(x, edge_index, edge_attr)

@@ -54,6 +54,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from graphkit.pool._checks import check_batch, check_edge_index, check_values
 from graphkit.pool.histograph import graph_groups, packed_attention
 
 
@@ -204,7 +205,7 @@ def packed_gmt(gmt, h: torch.Tensor, batch: torch.Tensor, size: int, groups: lis
     out = h.new_zeros(size, q.shape[0], heads, d)                          # (B, k, H, d)
     if outs:
         out = out.index_put((torch.cat(graphs),), torch.cat(outs))
-    out = F.linear(out.reshape(size, -1, c), attn.out_proj.weight, attn.out_proj.bias)
+    out = F.linear(out.reshape(size, q.shape[0], c), attn.out_proj.weight, attn.out_proj.bias)  # size may be 0
     x = out + seed.unsqueeze(0)
     if mab.layer_norm1 is not None:
         x = mab.layer_norm1(x)
@@ -291,11 +292,10 @@ class RegionProposalPool(nn.Module):
     def _check(self, x, edge_index, batch, structure, pos):
         if x.dim() != 2 or x.shape[1] != self.in_channels:
             raise ValueError(f"x must be (N, {self.in_channels}), got {tuple(x.shape)}")
+        check_values(x, self)
         n = x.shape[0]
-        if edge_index.dim() != 2 or edge_index.shape[0] != 2:
-            raise ValueError(f"edge_index must be (2, E), got {tuple(edge_index.shape)}")
-        if batch is not None and batch.shape != (n,):
-            raise ValueError(f"batch must have shape ({n},), got {tuple(batch.shape)}")
+        check_edge_index(edge_index, n)
+        check_batch(batch, n)
         if batch is not None and n > 1 and bool((batch[1:] < batch[:-1]).any()):
             raise ValueError("batch must be sorted (each graph's nodes contiguous), as PyG's batches are")
         if structure is not None:
@@ -307,8 +307,10 @@ class RegionProposalPool(nn.Module):
             if n and (int(structure.min()) < 0 or int(structure.max()) >= self.num_structure_labels):
                 raise ValueError(f"structure labels must lie in [0, {self.num_structure_labels}), got "
                                  f"[{int(structure.min())}, {int(structure.max())}]")
-        if pos is not None and pos.shape != (n, 3):
-            raise ValueError(f"pos must be (N, 3) = ({n}, 3), got {tuple(pos.shape)}")
+        if pos is not None:
+            if pos.shape != (n, 3):
+                raise ValueError(f"pos must be (N, 3) = ({n}, 3), got {tuple(pos.shape)}")
+            check_values(pos, self, "pos", finite=False)  # NaN rows: unresolved residues
 
     def propose(self, x, edge_index, batch, size):
         """Anchor seeds ``(A,)``, their objectness ``(A,)`` and per-node region score ``(N,)``."""

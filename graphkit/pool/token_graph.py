@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from graphkit.pool._checks import check_batch, check_values
 from graphkit.pool.histograph import graph_groups, segment_softmax
 
 # gat="auto": a group's GAT layers run dense (dense_gat) when its token graph has more than
@@ -232,9 +233,9 @@ class TokenGraphPool(nn.Module):
             raise ValueError(f"x must be (N, D) or (B, T, D), got shape {tuple(x.shape)}")
         if x.shape[1] != self.in_channels:
             raise ValueError(f"token states have {x.shape[1]} features, expected {self.in_channels}")
+        check_values(x, self)
         n = x.shape[0]
-        if batch is not None and batch.shape != (n,):
-            raise ValueError(f"batch must have shape ({n},), got {tuple(batch.shape)}")
+        check_batch(batch, n)
         batch, size = _check_tokens(x, batch, size)
         sparse, dense = [], []
         for idx, valid, adj in _group_graphs(x, batch, self.threshold, size):

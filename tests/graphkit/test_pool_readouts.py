@@ -126,3 +126,74 @@ def test_cuda_matches_cpu(name, graphs):
     gpu = run(b.to("cuda"))
     assert gpu.device.type == "cuda"
     torch.testing.assert_close(gpu.cpu(), cpu, atol=1e-3, rtol=1e-3)
+
+
+# the layers that read edge_index (histograph and token_graph do not: the node history, a
+# token-similarity graph)
+READ_EDGES = {"rpn", "hyperdrop"}
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_bad_inputs_raise_clear_errors(name, graphs):
+    """NaN, integer or another dtype than the layer's in x, edges out of range or of float
+    dtype, a batch vector of the wrong length: a ValueError / TypeError that names the input,
+    not torch's error from deep inside (or NaN out). A batch with no nodes pools to no rows;
+    a float64 batch runs once the layer is float64 too."""
+    m, run = LAYERS[name]()
+    m.eval()
+    b = Batch.from_data_list(graphs)
+    x = b.x
+
+    def with_(**kw):
+        c = b.clone()
+        for k, v in kw.items():
+            setattr(c, k, v)
+        return c
+
+    bad = x.clone()
+    bad[7, 3] = float("nan")
+    bad[20, 0] = float("inf")
+    which = r"history\[0\]" if name == "histograph" else "x"
+    with pytest.raises(ValueError, match=rf"{which} holds NaN or infinite values \(rows \[7, 20\]\)"):
+        run(with_(x=bad))
+    with pytest.raises(TypeError, match=rf"{which} must hold floats, got torch.int64"):
+        run(with_(x=x.long()))
+    with pytest.raises(TypeError, match=rf"{which} is torch.float64 but the layer's parameters are torch.float32"):
+        run(with_(x=x.double()))
+    with pytest.raises(ValueError, match=rf"batch must have shape \({x.shape[0]},\), got \(5,\)"):
+        run(with_(batch=b.batch[:5]))
+    with pytest.raises(TypeError, match="batch must hold integer graph ids"):
+        run(with_(batch=b.batch.float()))
+    if name in READ_EDGES:
+        out_of_range = b.edge_index.clone()
+        out_of_range[1, 3] = x.shape[0]
+        with pytest.raises(ValueError, match=rf"edge_index holds node ids in \[0, {x.shape[0]}\]"):
+            run(with_(edge_index=out_of_range))
+        with pytest.raises(TypeError, match="edge_index must be int64 or int32, got torch.float32"):
+            run(with_(edge_index=b.edge_index.float()))
+    # no nodes at all: no graphs, no rows (rpn's GMT readout failed here)
+    empty = Batch.from_data_list(graphs[:1])
+    empty.x, empty.structure, empty.pos = x[:0], empty.structure[:0], empty.pos[:0]
+    empty.edge_index, empty.edge_attr = b.edge_index[:, :0], b.edge_attr[:0]
+    empty.batch = b.batch[:0]
+    empty._num_graphs = 0
+    assert run(empty).shape[0] == 0
+    # float64 in a float64 layer: the same figures as in float32
+    m.double()
+    c = with_(x=x.double(), pos=b.pos.double(), edge_attr=b.edge_attr.double())
+    m2, run32 = LAYERS[name]()
+    m2.eval()
+    torch.testing.assert_close(run(c).float(), run32(b), atol=1e-4, rtol=1e-4)
+
+
+def test_finite_values_whose_sum_overflows_pass_the_nan_check():
+    """check_values tests the sum first (fast) and only then every value: float32 values near
+    their maximum sum to inf, yet none of them is bad."""
+    from graphkit.pool._checks import check_values
+
+    layer = torch.nn.Linear(2, 2)
+    check_values(torch.full((4, 2), 3e38), layer)
+    big = torch.full((4, 2), 3e38)
+    big[2, 1] = float("-inf")
+    with pytest.raises(ValueError, match=r"x holds NaN or infinite values \(rows \[2\]\)"):
+        check_values(big, layer)
