@@ -643,16 +643,22 @@ def paired_vs_best_baseline(results: dict, dataset: str) -> list[dict]:
     return out
 
 
+def p_text(p: float) -> str:
+    """A p-value as the Markdown tables print it: two decimals, ``p<0.01`` below them."""
+    return "p<0.01" if p < 0.005 else f"p={p:.2f}"
+
+
 def markdown(results: dict, protocol: str) -> str:
-    """The results as Markdown: per setting (dataset, or dataset and depth), one row per model
-    (baselines first, in :data:`MODELS` order) with its test accuracy (mean +- std over the splits), each seed's mean, the option it kept
-    on validation with every option's validation / test mean, and for ours the paired
-    comparison with the best baseline (:func:`paired_vs_best_baseline`) and whether its mean
-    reaches that baseline's. The best baseline's row is in bold."""
+    """The results as Markdown: per setting (dataset, or dataset and depth) a heading, the
+    protocol and a table of one row per model (baselines first, in :data:`MODELS` order): its
+    test accuracy (mean +- std over the splits), each seed's mean, the option it kept on
+    validation with every option's validation / test mean, and for ours the paired comparison
+    with the best baseline (:func:`paired_vs_best_baseline`) and whether its mean reaches that
+    baseline's. The best baseline's row is in bold."""
     def pct(v):
         return f"{100 * float(np.mean(v)):.2f}"
 
-    out = [f"Protocol: {protocol}."]
+    blocks = []
     for label in dict.fromkeys(k.split("/")[0] for k in results):
         ran = models_of(results, label)
         best = best_baseline(ran)
@@ -660,9 +666,9 @@ def markdown(results: dict, protocol: str) -> str:
         seeds = sorted({r["seed"] for rows in ran.values() for r in rows})
         per_seed = len(seeds) > 1
         head = ["model", "test accuracy %", "splits"] + [f"seed {s}" for s in seeds if per_seed] + \
-            ["option kept (each option: val / test %)", f"vs best baseline ({best}): points [95% CI], p",
-             "reaches it"]
-        out += ["", f"### {label}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            ["option kept (each option: val / test %)",
+             f"vs best baseline{f' ({best})' if best else ''}: points [95% CI], p", "reaches it"]
+        out = [f"### {label}", "", f"{protocol}.", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for m, rows in sorted(ran.items(), key=lambda kv: MODELS.index(kv[0]) if kv[0] in MODELS else len(MODELS)):
             mean, std = summarize(rows)
             acc = f"{mean:.2f} ± {std:.2f}"
@@ -675,8 +681,7 @@ def markdown(results: dict, protocol: str) -> str:
             vs = reach = ""
             if m in paired:
                 r = paired[m]
-                p = "p<0.01" if r["p"] < 0.005 else f"p={r['p']:.2f}"
-                vs = f"{r['diff']:+.2f} [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}], {p}" + \
+                vs = f"{r['diff']:+.2f} [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}], {p_text(r['p'])}" + \
                     ("" if r["n"] == len(rows) == len(ran[best]) else f", n={r['n']}")
                 reach = "yes" if mean >= summarize(ran[best])[0] else "no"
             cells = [m, acc, str(len(rows))] + \
@@ -685,6 +690,39 @@ def markdown(results: dict, protocol: str) -> str:
             if m == best:
                 cells[:2] = [f"**{m}** (best baseline)", f"**{acc}**"]
             out.append("| " + " | ".join(cells) + " |")
+        blocks.append("\n".join(out))
+    return "\n\n".join(blocks) + "\n"
+
+
+def standing(results: dict) -> str:
+    """A Markdown table of where each of our methods stands against the best PyG baseline: one
+    row per setting (the best baseline's mean; ours: mean, paired difference, and "reaches"
+    when our mean is at least the baseline's), then per method the number of settings reached
+    out of those it ran on. ``results`` may hold settings of different protocols."""
+    labels = list(dict.fromkeys(k.split("/")[0] for k in results))
+    ours = [m for m in MODELS if m not in BASELINES and any(k.split("/")[1] == m for k in results)]
+    out = ["| setting | best baseline | " + " | ".join(ours) + " |", "|" + "---|" * (len(ours) + 2)]
+    reached = dict.fromkeys(ours, 0)
+    ran_on = dict.fromkeys(ours, 0)
+    for label in labels:
+        ran = models_of(results, label)
+        best = best_baseline(ran)
+        if best is None:
+            continue
+        top = summarize(ran[best])[0]
+        paired = {r["method"]: r for r in paired_vs_best_baseline(results, label)}
+        cells = [label, f"{best} {top:.2f}"]
+        for m in ours:
+            if m not in ran:
+                cells.append("-")
+                continue
+            mean = summarize(ran[m])[0]
+            ran_on[m] += 1
+            reached[m] += mean >= top
+            diff = f" ({paired[m]['diff']:+.2f}, {p_text(paired[m]['p'])})" if m in paired else ""
+            cells.append((f"**{mean:.2f}** reaches" if mean >= top else f"{mean:.2f}") + diff)
+        out.append("| " + " | ".join(cells) + " |")
+    out.append("| settings reached | | " + " | ".join(f"{reached[m]} of {ran_on[m]}" for m in ours) + " |")
     return "\n".join(out) + "\n"
 
 

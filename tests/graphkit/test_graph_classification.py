@@ -512,7 +512,8 @@ def test_paired_comparison_says_how_many_splits_each_method_shares(capsys):
 def test_markdown_table_holds_every_model_seed_option_and_comparison(tmp_path, capsys):
     """--markdown: per dataset, one row per model with its mean +- std, each seed's mean, the
     option kept with every option's validation / test mean, and for ours the paired comparison
-    with the best baseline and whether its mean reaches that baseline's (the best in bold)."""
+    with the best baseline and whether its mean reaches that baseline's (the best in bold);
+    standing: the summary of the last two over datasets."""
     def rows(accs, option=None):
         out = []
         for i, a in enumerate(accs):
@@ -529,11 +530,10 @@ def test_markdown_table_holds_every_model_seed_option_and_comparison(tmp_path, c
                "MUTAG/sum": rows([0.4, 0.5, 0.6, 0.7]), "MUTAG/mean": rows([0.5, 0.6, 0.7, 0.8]),
                "PROTEINS/sum": rows([0.7, 0.7, 0.7, 0.7])}
     md = gc.markdown(results, "2-fold CV, seeds [0, 1]")
-    assert md.startswith("Protocol: 2-fold CV, seeds [0, 1].")
     lines = md.splitlines()
-    head = lines.index("### MUTAG")
-    assert "seed 0 | seed 1" in lines[head + 2] and "vs best baseline (mean)" in lines[head + 2]
-    table = {ln.split(" | ")[0].lstrip("| "): ln.split(" | ") for ln in lines[head + 4:lines.index("### PROTEINS") - 1]}
+    assert lines[:3] == ["### MUTAG", "", "2-fold CV, seeds [0, 1]."]
+    assert "seed 0 | seed 1" in lines[4] and "vs best baseline (mean)" in lines[4]
+    table = {ln.split(" | ")[0].lstrip("| "): ln.split(" | ") for ln in lines[6:lines.index("### PROTEINS") - 1]}
     assert list(table) == ["**mean** (best baseline)", "sum", "histograph", "rpn"]
     assert table["**mean** (best baseline)"][1:5] == ["**65.00 ± 11.18**", "4", "55.00", "75.00"]
     hist = table["histograph"]
@@ -557,3 +557,12 @@ def test_markdown_table_holds_every_model_seed_option_and_comparison(tmp_path, c
     assert (tmp_path / "m.md").read_text() == text
     assert not list(tmp_path.glob("*.tmp"))
     capsys.readouterr()
+    # where each of ours stands, over settings of different protocols (rpn did not run on PROTEINS)
+    results["PROTEINS/histograph"] = rows([0.8, 0.7, 0.7, 0.6], "sum")
+    table = gc.standing(results).splitlines()
+    assert table[0] == "| setting | best baseline | histograph | rpn |"
+    p_rpn = next(r["p"] for r in gc.paired_vs_best_baseline(results, "MUTAG") if r["method"] == "rpn")
+    assert table[2] == (f"| MUTAG | mean 65.00 | **70.00** reaches (+5.00, p={r_hist['p']:.2f}) | "
+                        f"50.00 (-15.00, p={p_rpn:.2f}) |")
+    assert table[3] == "| PROTEINS | sum 70.00 | **70.00** reaches (+0.00, p=1.00) | - |"
+    assert table[4] == "| settings reached | | 2 of 2 | 0 of 1 |"
