@@ -41,7 +41,9 @@ def gcn_adjacency(edge_index: torch.Tensor, num_nodes: int, edge_weight: torch.T
     deg = torch.zeros(num_nodes, device=dev).index_add_(0, dst, w)
     dinv = deg.pow(-0.5).masked_fill_(deg == 0, 0.0)
     vals = dinv[dst] * w * dinv[src]
-    return torch.sparse_coo_tensor(torch.stack([dst, src]), vals, (num_nodes, num_nodes)).coalesce()
+    # ids checked by the callers (check_edge_index): torch's own pass is not needed (and warns in torch 2.13)
+    return torch.sparse_coo_tensor(torch.stack([dst, src]), vals, (num_nodes, num_nodes),
+                                   check_invariants=False).coalesce()
 
 
 def _dropout_any(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
@@ -50,7 +52,8 @@ def _dropout_any(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
         return x
     if x.is_sparse:
         x = x.coalesce()
-        return torch.sparse_coo_tensor(x.indices(), F.dropout(x.values(), p, True), x.shape)
+        return torch.sparse_coo_tensor(x.indices(), F.dropout(x.values(), p, True), x.shape, is_coalesced=True,
+                                       check_invariants=False)
     return F.dropout(x, p, True)
 
 

@@ -73,7 +73,7 @@ def random_projection_embedding(edge_index: torch.Tensor, num_nodes: int, hops: 
     dev = edge_index.device
     ei = edge_index[:, edge_index[0] != edge_index[1]]
     A = torch.sparse_coo_tensor(torch.stack([ei[1], ei[0]]), torch.ones(ei.shape[1], dtype=torch.float64, device=dev),
-                                (num_nodes, num_nodes)).coalesce()
+                                (num_nodes, num_nodes), check_invariants=False).coalesce()  # ids checked above
     gen = torch.Generator(device="cpu").manual_seed(seed)
     z = torch.randn(num_nodes, dim, generator=gen, dtype=torch.float64).to(dev)
     if not normalize:
