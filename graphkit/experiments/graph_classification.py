@@ -32,9 +32,10 @@ width ``--hidden`` (ReLU, batch norm); they differ only in how the graph vector 
   histograph  graphkit.pool.HistoGraphReadout over every layer's output; its layer weights are
               the paper's divide-by-sum or the softmax of its ablation, chosen among
               ``--layer-weighting`` (default both) by mean validation accuracy, as rpn's
-              contrastive weight below (validation kept softmax on MUTAG, PROTEINS,
-              ENZYMES and NCI1, the paper's sum on IMDB-BINARY; softmax held up in deep
-              stacks, where divide-by-sum blew up)
+              contrastive weight below (3 seeds x 10 folds at 95ba1b6: validation kept
+              softmax on MUTAG and IMDB-BINARY, the paper's sum on PROTEINS; softmax held
+              up in deep stacks, where divide-by-sum blew up). Every model's figures on
+              the five sets: docs/graph_classification.md
   hyperdrop   graphkit.pool.HyperDrop after every conv but the last (EHGNN's
               Model_HyperDrop): each drops edges of the graph the next conv runs on, and the
               next conv weights the kept edges (a weighted sum in GIN's aggregation), which
