@@ -15,6 +15,12 @@
 # MODELS narrow it, e.g. SETS="MUTAG:50" SEEDS="0" MODELS="mean,sum histograph".
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# torch's AVX2 kernels, as the page's runs: a run repeats its figures only on the same CPU
+# kernels (and versions, recorded in each --json). HISTOGRAPH's attention
+# (scaled_dot_product_attention) rounds differently on AVX512 kernels, and its MUTAG seed-0
+# figures move by 1.7 and 3.3 points (softmax, sum); mean readout's do not move. Set
+# ATEN_CPU_CAPABILITY to change it.
+export ATEN_CPU_CAPABILITY=${ATEN_CPU_CAPABILITY:-avx2}
 out=${1:-bench_out/gc}
 lanes=${LANES:-2}
 # dataset:epochs (MUTAG 50; ENZYMES, 6 classes of 100 graphs, 100; the rest 30)

@@ -16,7 +16,11 @@ one before it (an NCI1 fold otherwise ends every epoch on one graph). Reports me
 of the split (a reduced protocol; say so when quoting). ``--patience P`` ends a fold's
 training once P epochs in a row bring no better validation figure (``--epochs`` stays the
 cap). A progress bar counts the folds on a terminal, and ``--json`` is rewritten after
-every model, so an interrupted run keeps what it finished. ``--merge`` trains nothing: it
+every model, so an interrupted run keeps what it finished. Runs are deterministic, but a
+run's figures repeat only in its environment, which ``--json`` records
+(:func:`graphkit.experiments.environment`: the versions, threads and the CPU kernels torch
+dispatches to; HISTOGRAPH's figures change between AVX2 and AVX512 kernels, set by
+``ATEN_CPU_CAPABILITY``). ``--merge`` trains nothing: it
 pools the ``--json`` files of runs made apart (e.g. seeds, or a model's options, in
 separate processes; same protocol otherwise) and prints the table one run over all their
 splits would have printed, options chosen again on validation over all of them
@@ -95,7 +99,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graphkit.experiments import deterministic, write_json, write_text
+from graphkit.experiments import deterministic, environment, environment_text, write_json, write_text
 
 MODELS = ("mean", "sum", "topk", "sag", "gmt", "histograph", "hyperdrop", "rpn", "token_graph")
 BASELINES = ("mean", "sum", "topk", "sag", "gmt")
@@ -649,9 +653,18 @@ def p_text(p: float) -> str:
     return "p<0.01" if p < 0.005 else f"p={p:.2f}"
 
 
-def markdown(results: dict, protocol: str) -> str:
+def environments_text(environments: list[dict]) -> str:
+    """The environments (:func:`graphkit.experiments.environment`) a set of runs came from, one
+    line: ``environment: ...``, or, for several, each in brackets."""
+    if len(environments) == 1:
+        return f"environment: {environment_text(environments[0])}"
+    return f"{len(environments)} environments (figures repeat only in the one that made them): " + \
+        "; ".join(f"[{environment_text(e)}]" for e in environments)
+
+
+def markdown(results: dict, protocol: str, environments: list[dict] | None = None) -> str:
     """The results as Markdown: per setting (dataset, or dataset and depth) a heading, the
-    protocol and a table of one row per model (baselines first, in :data:`MODELS` order): its
+    protocol (and the ``environments`` the runs came from, when given) and a table of one row per model (baselines first, in :data:`MODELS` order): its
     test accuracy (mean +- std over the splits), each seed's mean, the option it kept on
     validation with every option's validation / test mean, and for ours the paired comparison
     with the best baseline (:func:`paired_vs_best_baseline`) and whether its mean reaches that
@@ -669,7 +682,9 @@ def markdown(results: dict, protocol: str) -> str:
         head = ["model", "test accuracy %", "splits"] + [f"seed {s}" for s in seeds if per_seed] + \
             ["option kept (each option: val / test %)",
              f"vs best baseline{f' ({best})' if best else ''}: points [95% CI], p", "reaches it"]
-        out = [f"### {label}", "", f"{protocol}.", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        env = environments_text(environments) if environments else ""
+        env = f" {env[:1].upper()}{env[1:]}." if env else ""
+        out = [f"### {label}", "", f"{protocol}.{env}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for m, rows in sorted(ran.items(), key=lambda kv: MODELS.index(kv[0]) if kv[0] in MODELS else len(MODELS)):
             mean, std = summarize(rows)
             acc = f"{mean:.2f} ± {std:.2f}"
@@ -872,9 +887,11 @@ def plot(results: dict, path: str) -> None:
     plt.close(fig)
 
 
-def print_header(protocol: str, width: int) -> None:
-    """The table's protocol line and column heads."""
+def print_header(protocol: str, width: int, environments: list[dict] | None = None) -> None:
+    """The table's protocol line, the environments the runs came from, and the column heads."""
     print(f"# {protocol}")
+    if environments:
+        print(f"# {environments_text(environments)}")
     print(f"{'dataset':{width}s} {'model':11s} {'accuracy %':>16s} {'folds':>5s} {'s/fold':>7s} {'graphs/s':>9s}")
 
 
@@ -896,7 +913,7 @@ def print_row(label: str, model: str, rows: list[dict], width: int) -> None:
 
 
 def report_end(results: dict, labels: list[str], sweep: bool, plot_path: str | None,
-               markdown_path: str | None = None, protocol: str = "") -> None:
+               markdown_path: str | None = None, protocol: str = "", environments: list[dict] | None = None) -> None:
     """After the table: each of our methods against the best baseline of every setting, the
     plot (accuracy against depth for a ``--layers`` sweep, else bars) and the Markdown table."""
     for d in labels:
@@ -911,7 +928,7 @@ def report_end(results: dict, labels: list[str], sweep: bool, plot_path: str | N
     if plot_path:
         (plot_depth if sweep else plot)(results, plot_path)
     if markdown_path:
-        write_text(markdown_path, markdown(results, protocol))
+        write_text(markdown_path, markdown(results, protocol, environments))
 
 
 def merge_files(paths: list[str], json_path: str | None, plot_path: str | None,
@@ -932,18 +949,25 @@ def merge_files(paths: list[str], json_path: str | None, plot_path: str | None,
             raise ValueError(f"{path}: not the runner's --json output (no 'results')")
         runs.append(run)
     results = merge_results(runs)
+    # the distinct environments of the files, in their order (a file from before they were
+    # recorded counts as one environment, "not recorded")
+    envs = {}
+    for run in runs:
+        for e in run.get("environments") or [{}]:
+            envs.setdefault(json.dumps(e, sort_keys=True), e)
+    environments = list(envs.values())
     seeds = sorted({r["seed"] for rows in results.values() for r in rows})
     protocol = SEEDS_IN_PROTOCOL.sub(f"seeds {seeds}", str(runs[0].get("protocol", "")))
     labels = list(dict.fromkeys(k.split("/")[0] for k in results))
     sweep = any(":L" in d for d in labels)
     width = 16 if sweep else 12
-    print_header(f"{protocol}; merged from {len(paths)} files", width)
+    print_header(f"{protocol}; merged from {len(paths)} files", width, environments)
     for key, rows in results.items():
         label, m = key.split("/")
         print_row(label, m, rows, width)
     if json_path:
-        write_json(json_path, {"protocol": protocol, "results": results})
-    report_end(results, labels, sweep, plot_path, markdown_path, protocol)
+        write_json(json_path, {"protocol": protocol, "environments": environments, "results": results})
+    report_end(results, labels, sweep, plot_path, markdown_path, protocol, environments)
 
 
 @deterministic
@@ -1014,7 +1038,8 @@ def main(argv=None) -> int:
         f", seeds {a.seeds}, {a.epochs} epochs" + (f" (patience {a.patience})" if a.patience else "") + \
         f", GIN x{a.layers}, hidden {a.hidden}"
     width = 16 if sweep else 12
-    print_header(protocol, width)
+    environments = [environment()]
+    print_header(protocol, width, environments)
     results, labels = {}, []
     for d in datasets:
         for depth in depths:
@@ -1029,9 +1054,9 @@ def main(argv=None) -> int:
                     r["layers"] = depth
                 results[f"{label}/{m}"] = rows
                 if a.json:  # after every model: an interrupted run keeps what it finished
-                    write_json(a.json, {"protocol": protocol, "results": results})
+                    write_json(a.json, {"protocol": protocol, "environments": environments, "results": results})
                 print_row(label, m, rows, width)
-    report_end(results, labels, sweep, a.plot, a.markdown, protocol)
+    report_end(results, labels, sweep, a.plot, a.markdown, protocol, environments)
     return 0
 
 

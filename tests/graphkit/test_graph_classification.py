@@ -7,6 +7,8 @@ import pytest
 
 pytest.importorskip("torch_geometric")
 
+import torch  # noqa: E402
+
 from graphkit.experiments import graph_classification as gc  # noqa: E402
 
 
@@ -566,3 +568,46 @@ def test_markdown_table_holds_every_model_seed_option_and_comparison(tmp_path, c
                         f"50.00 (-15.00, p={p_rpn:.2f}) |")
     assert table[3] == "| PROTEINS | sum 70.00 | **70.00** reaches (+0.00, p=1.00) | - |"
     assert table[4] == "| settings reached | | 2 of 2 | 0 of 1 |"
+
+
+def test_runs_record_their_environment_and_a_merge_says_when_they_differ(tmp_path, monkeypatch, capsys):
+    """--json records the versions, threads and CPU kernels the figures came from (a run repeats
+    its figures only there: HISTOGRAPH's change between AVX2 and AVX512 kernels); --merge keeps
+    every distinct environment of its files, says so in its header and in --markdown, and counts
+    a file from before they were recorded as one more, "not recorded"."""
+    def fake_fold(graphs, tr, te, model, seed, **kw):
+        return {"test_acc": 0.5 + 0.01 * seed, "val_acc": 0.5, "val_loss": 1.0, "best_epoch": 0, "epochs_run": 1,
+                "seconds": 1.0, "graphs_per_s": 10.0}
+
+    monkeypatch.setattr(gc, "run_fold", fake_fold)
+
+    def run(name, seed):
+        path = tmp_path / name
+        gc.main(["--dataset", "MUTAG", "--model", "mean", "--max-folds", "2", "--epochs", "1", "-q",
+                 "--seeds", str(seed), "--json", str(path)])
+        return path
+
+    a, b, c = run("a.json", 0), run("b.json", 1), run("c.json", 2)
+    (env,) = json.loads(a.read_text())["environments"]
+    assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and env["torch"] == torch.__version__
+    assert env["threads"] == 1  # --threads' default
+    assert f"# environment: torch {torch.__version__}" in capsys.readouterr().out
+    # the same environment twice is one; b made on AVX2 kernels, c before environments were recorded
+    other = json.loads(b.read_text())
+    other["environments"][0]["cpu_capability"] = "AVX2" if env["cpu_capability"] != "AVX2" else "AVX512"
+    b.write_text(json.dumps(other))
+    old = json.loads(c.read_text())
+    del old["environments"]
+    c.write_text(json.dumps(old))
+    for files, n in (([a], 1), ([a, b], 2), ([a, b, c], 3)):
+        md, merged = tmp_path / f"m{n}.md", tmp_path / f"m{n}.json"
+        assert gc.main(["--merge", *map(str, files), "--json", str(merged), "--markdown", str(md)]) == 0
+        out, text = capsys.readouterr().out, md.read_text()
+        envs = json.loads(merged.read_text())["environments"]
+        assert len(envs) == n and envs[0] == env
+        if n == 1:
+            assert f"# environment: {gc.environment_text(env)}" in out and "Environment: torch" in text
+        else:
+            assert f"# {n} environments (figures repeat only in the one that made them)" in out
+            assert f"{n} environments" in text and "CPU kernels AVX" in text
+    assert envs[2] == {} and "[not recorded]" in out
