@@ -1,6 +1,8 @@
 """Smoke test of the graph-classification runner: every model, one fold, one epoch."""
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -611,3 +613,38 @@ def test_runs_record_their_environment_and_a_merge_says_when_they_differ(tmp_pat
             assert f"# {n} environments (figures repeat only in the one that made them)" in out
             assert f"{n} environments" in text and "CPU kernels AVX" in text
     assert envs[2] == {} and "[not recorded]" in out
+
+
+RUNS = Path(__file__).resolve().parents[2] / "docs" / "graph_classification_runs"
+
+
+def page_rows(text: str) -> dict:
+    """{setting: {model: cells}} of the Markdown tables under each ``### setting`` heading
+    (bold and the best-baseline mark taken off)."""
+    rows, cur = {}, None
+    for line in text.splitlines():
+        if line.startswith("#"):
+            cur = line[4:] if line.startswith("### ") else None
+            if cur:
+                rows[cur] = {}
+        elif cur and line.startswith("| ") and not line.startswith("| model"):
+            cells = [c.strip().replace("**", "").replace(" (best baseline)", "") for c in line.strip("| ").split(" | ")]
+            rows[cur][cells[0]] = cells
+    return rows
+
+
+def test_the_results_page_holds_the_stored_runs_figures():
+    """docs/graph_classification.md against the per-split files kept beside it: every model
+    whose runs are stored has, on the page, the mean +- std, splits, per-seed means and option
+    kept (with each option's figures) that --merge of those files gives."""
+    by_set: dict[str, list] = {}
+    for path in sorted(RUNS.glob("*_s*_*.json")):
+        by_set.setdefault(re.match(r"(.+)_s\d+_", path.name).group(1), []).append(json.loads(path.read_text()))
+    page = page_rows((RUNS.parent / "graph_classification.md").read_text())
+    checked = 0
+    for name, runs in by_set.items():
+        made = page_rows(gc.markdown(gc.merge_results(runs), "merged"))[name]
+        for model, cells in made.items():
+            assert page[name][model][1:7] == cells[1:7], (name, model)
+            checked += 1
+    assert checked >= 12  # the files of stop 37 hold 12 (set, model) pairs or more
