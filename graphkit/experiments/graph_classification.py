@@ -6,6 +6,7 @@
     python -m graphkit.experiments.graph_classification --dataset MUTAG \\
         --model histograph,mean,sum --layers 5,16,32 --plot depth.png   # deep stacks
     python -m graphkit.experiments.graph_classification --merge s0.json s12.json  # runs made apart
+    python -m graphkit.experiments.graph_classification --plot-markdown page.md --plot page.png
 
 Protocol: stratified k-fold cross-validation (10 folds by default) per seed; inside each
 training fold a stratified 10% validation split; the test accuracy of the epoch with the
@@ -864,20 +865,59 @@ def plot_depth(results: dict, path: str) -> None:
 
 def plot(results: dict, path: str) -> None:
     """Grouped bar chart: one group per dataset, one bar (mean +- std) per model."""
+    bar_chart({k: summarize(rows) for k, rows in results.items()}, path)
+
+
+def markdown_tables(text: str) -> dict:
+    """The model rows of Markdown tables as :func:`markdown` writes them, e.g. in a page put
+    together from several merges: ``{setting: {model: cells}}`` under each ``### setting``
+    heading, the cells as strings with the bold and the best-baseline mark taken off (cells[1]
+    is "mean ± std")."""
+    rows, cur = {}, None
+    for line in text.splitlines():
+        if line.startswith("#"):
+            cur = line[4:].strip() if line.startswith("### ") else None
+            if cur:
+                rows[cur] = {}
+        elif cur and line.startswith("| ") and not line.startswith("| model"):
+            cells = [c.strip().replace("**", "").replace(" (best baseline)", "") for c in line.strip("| ").split(" | ")]
+            rows[cur][cells[0]] = cells
+    return rows
+
+
+def plot_markdown(text: str, path: str) -> None:
+    """:func:`plot`'s bar chart of the mean ± std in Markdown tables (:func:`markdown_tables`).
+    Raises ValueError when ``text`` holds none."""
+    stats = {}
+    for label, models in markdown_tables(text).items():
+        for m, cells in models.items():
+            mean, _, std = cells[1].partition(" ± ")
+            try:
+                stats[f"{label}/{m}"] = (float(mean), float(std))
+            except ValueError:
+                raise ValueError(f"{label}/{m}: not a 'mean ± std' cell: {cells[1]!r}") from None
+    if not stats:
+        raise ValueError("no results tables (### setting, then | model | mean ± std | ... rows)")
+    bar_chart(stats, path)
+
+
+def bar_chart(stats: dict, path: str) -> None:
+    """Grouped bars from ``{"DATASET/model": (mean %, std %)}``, one group per dataset."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    datasets = list(dict.fromkeys(k.split("/")[0] for k in results))
-    models = list(dict.fromkeys(k.split("/")[1] for k in results))
+    datasets = list(dict.fromkeys(k.split("/")[0] for k in stats))
+    models = sorted(dict.fromkeys(k.split("/")[1] for k in stats),
+                    key=lambda m: MODELS.index(m) if m in MODELS else len(MODELS))
     w = 0.8 / len(models)
     fig, ax = plt.subplots(figsize=(1.5 + 1.2 * len(datasets) * len(models) / 3, 4))
-    low = min(mean - std for mean, std in map(summarize, results.values()))
+    low = min(mean - std for mean, std in stats.values())
     for j, m in enumerate(models):
-        xs = [i + j * w for i, d in enumerate(datasets) if f"{d}/{m}" in results]
-        stats = [summarize(results[f"{d}/{m}"]) for d in datasets if f"{d}/{m}" in results]
-        ax.bar(xs, [s[0] for s in stats], w, yerr=[s[1] for s in stats], label=m, capsize=2)
+        xs = [i + j * w for i, d in enumerate(datasets) if f"{d}/{m}" in stats]
+        bars = [stats[f"{d}/{m}"] for d in datasets if f"{d}/{m}" in stats]
+        ax.bar(xs, [b[0] for b in bars], w, yerr=[b[1] for b in bars], label=m, capsize=2)
     ax.set_xticks([i + 0.4 - w / 2 for i in range(len(datasets))], datasets)
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(max(0.0, 10 * (low // 10) - 10), 100)
@@ -1005,6 +1045,9 @@ def main(argv=None) -> int:
     p.add_argument("--markdown", default=None,
                    help="write the results as Markdown tables here (per dataset: every model, seed and option, "
                         "and ours against the best baseline)")
+    p.add_argument("--plot-markdown", metavar="MD", default=None,
+                   help="train nothing: draw --plot from the mean ± std of the Markdown tables in this file (as "
+                        "--markdown writes them, e.g. a page put together from several merges)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("--merge", nargs="+", metavar="JSON", default=None,
@@ -1012,6 +1055,15 @@ def main(argv=None) -> int:
                         "chosen (options on validation over all their splits); print the table, write --json, --plot, "
                         "--markdown")
     a = p.parse_args(argv)
+    if a.plot_markdown:
+        if not a.plot:
+            p.error("--plot-markdown needs --plot PNG")
+        try:
+            with open(a.plot_markdown) as f:
+                plot_markdown(f.read(), a.plot)
+        except (OSError, ValueError) as e:
+            p.error(str(e))
+        return 0
     if a.merge:
         try:
             merge_files(a.merge, a.json, a.plot, a.markdown)

@@ -618,21 +618,6 @@ def test_runs_record_their_environment_and_a_merge_says_when_they_differ(tmp_pat
 RUNS = Path(__file__).resolve().parents[2] / "docs" / "graph_classification_runs"
 
 
-def page_rows(text: str) -> dict:
-    """{setting: {model: cells}} of the Markdown tables under each ``### setting`` heading
-    (bold and the best-baseline mark taken off)."""
-    rows, cur = {}, None
-    for line in text.splitlines():
-        if line.startswith("#"):
-            cur = line[4:] if line.startswith("### ") else None
-            if cur:
-                rows[cur] = {}
-        elif cur and line.startswith("| ") and not line.startswith("| model"):
-            cells = [c.strip().replace("**", "").replace(" (best baseline)", "") for c in line.strip("| ").split(" | ")]
-            rows[cur][cells[0]] = cells
-    return rows
-
-
 def test_the_results_page_holds_the_stored_runs_figures():
     """docs/graph_classification.md against the per-split files kept beside it: every model
     whose runs are stored has, on the page, the mean +- std, splits, per-seed means and option
@@ -640,11 +625,42 @@ def test_the_results_page_holds_the_stored_runs_figures():
     by_set: dict[str, list] = {}
     for path in sorted(RUNS.glob("*_s*_*.json")):
         by_set.setdefault(re.match(r"(.+)_s\d+_", path.name).group(1), []).append(json.loads(path.read_text()))
-    page = page_rows((RUNS.parent / "graph_classification.md").read_text())
+    page = gc.markdown_tables((RUNS.parent / "graph_classification.md").read_text())
     checked = 0
     for name, runs in by_set.items():
-        made = page_rows(gc.markdown(gc.merge_results(runs), "merged"))[name]
+        made = gc.markdown_tables(gc.markdown(gc.merge_results(runs), "merged"))[name]
         for model, cells in made.items():
             assert page[name][model][1:7] == cells[1:7], (name, model)
             checked += 1
     assert checked >= 12  # the files of stop 37 hold 12 (set, model) pairs or more
+
+
+def test_a_page_of_markdown_tables_plots_as_its_figures(tmp_path, monkeypatch, capsys):
+    """--plot-markdown draws the bar chart from the mean ± std cells of Markdown tables (a page
+    put together from several merges) as --plot draws it from the runs; text without tables,
+    a bad cell and a missing --plot are refused."""
+    rng = np.random.default_rng(0)
+    results = {f"{d}/{m}": [{"seed": 0, "fold": f, "test_acc": float(rng.uniform(0.5, 0.9))} for f in range(4)]
+               for d in ("MUTAG", "NCI1") for m in ("mean", "histograph", "gmt")}
+    text = "# page\n\nsome text\n\n" + gc.markdown(results, "4-fold CV")
+    tables = gc.markdown_tables(text)
+    assert list(tables) == ["MUTAG", "NCI1"] and list(tables["NCI1"]) == ["mean", "gmt", "histograph"]
+    drawn = {}
+    monkeypatch.setattr(gc, "bar_chart", lambda stats, path: drawn.setdefault(path, stats))
+    gc.plot(results, "runs.png")
+    gc.plot_markdown(text, "page.png")
+    assert sorted(drawn["page.png"]) == sorted(drawn["runs.png"])
+    for k, (mean, std) in drawn["runs.png"].items():
+        assert drawn["page.png"][k] == (round(mean, 2), round(std, 2))
+    with pytest.raises(ValueError, match="no results tables"):
+        gc.plot_markdown("# nothing here\n", "x.png")
+    with pytest.raises(ValueError, match="mean ± std"):
+        gc.plot_markdown("### MUTAG\n\n| mean | n/a | 3 |\n", "x.png")
+    monkeypatch.undo()
+    page = tmp_path / "page.md"
+    page.write_text(text)
+    assert gc.main(["--plot-markdown", str(page), "--plot", str(tmp_path / "p.png")]) == 0
+    assert (tmp_path / "p.png").stat().st_size > 1000
+    with pytest.raises(SystemExit):
+        gc.main(["--plot-markdown", str(page)])
+    assert "needs --plot" in capsys.readouterr().err
