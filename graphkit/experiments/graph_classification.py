@@ -665,11 +665,12 @@ def environments_text(environments: list[dict]) -> str:
 
 def markdown(results: dict, protocol: str, environments: list[dict] | None = None) -> str:
     """The results as Markdown: per setting (dataset, or dataset and depth) a heading, the
-    protocol (and the ``environments`` the runs came from, when given) and a table of one row per model (baselines first, in :data:`MODELS` order): its
-    test accuracy (mean +- std over the splits), each seed's mean, the option it kept on
-    validation with every option's validation / test mean, and for ours the paired comparison
-    with the best baseline (:func:`paired_vs_best_baseline`) and whether its mean reaches that
-    baseline's. The best baseline's row is in bold."""
+    protocol (and the ``environments`` the runs came from, when given) and a table of one row
+    per model (baselines first, in :data:`MODELS` order): its test accuracy (mean +- std over
+    the splits), each seed's mean, the option it kept on validation with every option's
+    validation / test mean, and for ours the paired comparison with the best baseline
+    (:func:`paired_vs_best_baseline`) and whether its mean reaches that baseline's. The best
+    baseline's row is in bold."""
     def pct(v):
         return f"{100 * float(np.mean(v)):.2f}"
 
@@ -891,11 +892,11 @@ def plot_markdown(text: str, path: str) -> None:
     stats = {}
     for label, models in markdown_tables(text).items():
         for m, cells in models.items():
-            mean, _, std = cells[1].partition(" ± ")
+            mean, _, std = cells[1].partition(" ± ") if len(cells) > 1 else ("", "", "")
             try:
                 stats[f"{label}/{m}"] = (float(mean), float(std))
             except ValueError:
-                raise ValueError(f"{label}/{m}: not a 'mean ± std' cell: {cells[1]!r}") from None
+                raise ValueError(f"{label}/{m}: not a 'mean ± std' cell: {cells[1:2]!r}") from None
     if not stats:
         raise ValueError("no results tables (### setting, then | model | mean ± std | ... rows)")
     bar_chart(stats, path)
