@@ -674,6 +674,8 @@ def markdown(results: dict, protocol: str, environments: list[dict] | None = Non
     def pct(v):
         return f"{100 * float(np.mean(v)):.2f}"
 
+    env = environments_text(environments) if environments else ""
+    env = f" {env[:1].upper()}{env[1:]}." if env else ""  # after the protocol, in every setting
     blocks = []
     for label in dict.fromkeys(k.split("/")[0] for k in results):
         ran = models_of(results, label)
@@ -684,8 +686,6 @@ def markdown(results: dict, protocol: str, environments: list[dict] | None = Non
         head = ["model", "test accuracy %", "splits"] + [f"seed {s}" for s in seeds if per_seed] + \
             ["option kept (each option: val / test %)",
              f"vs best baseline{f' ({best})' if best else ''}: points [95% CI], p", "reaches it"]
-        env = environments_text(environments) if environments else ""
-        env = f" {env[:1].upper()}{env[1:]}." if env else ""
         out = [f"### {label}", "", f"{protocol}.{env}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for m, rows in sorted(ran.items(), key=lambda kv: MODELS.index(kv[0]) if kv[0] in MODELS else len(MODELS)):
             mean, std = summarize(rows)
