@@ -53,7 +53,8 @@ def top_per_graph(score: torch.Tensor, ratio: float | int, batch: torch.Tensor) 
     return torch.sort(topk(score, ratio, batch)).values
 
 
-def dual_hypergraph(x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None):
+def dual_hypergraph(x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None, *,
+                    check: bool = True):
     """Dual Hypergraph Transformation: edges become nodes, nodes become hyperedges.
 
     Args:
@@ -61,6 +62,8 @@ def dual_hypergraph(x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.
         edge_index: ``(2, E)`` edges (directed; both directions of an undirected edge are two
             edges, as in PyG).
         edge_attr: ``(E, F_e)`` edge features (become node features); None gives ``(E, 0)``.
+        check: validate ``edge_index`` (False for a caller that already has: on CUDA each
+            check waits for the GPU).
 
     Returns:
         ``(dual_x (E, F_e), hyperedge_index (2, 2E), hyperedge_attr (N, F))``;
@@ -71,7 +74,8 @@ def dual_hypergraph(x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.
     Raises:
         ValueError / TypeError: malformed ``edge_index`` or mismatched ``edge_attr``.
     """
-    check_edge_index(edge_index, x.shape[0])
+    if check:
+        check_edge_index(edge_index, x.shape[0])
     e = edge_index.shape[1]
     if edge_attr is None:
         edge_attr = x.new_zeros(e, 0)
@@ -118,7 +122,7 @@ def group_firsts(unit: torch.Tensor, num_units: int) -> torch.Tensor:
         0, unit, torch.arange(n, device=unit.device), "amin")
 
 
-def dual_units(edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None):
+def dual_units(edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None, *, check: bool = True):
     """Which directed edges are one dual node up to direction: the same endpoints, either way
     round, and equal features (exactly; a NaN feature keeps its edge apart).
 
@@ -129,11 +133,13 @@ def dual_units(edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None):
     Args:
         edge_index: ``(2, E)`` directed edges.
         edge_attr: ``(E, F_e)`` features, or None.
+        check: validate ``edge_index``, as in :func:`dual_hypergraph`.
 
     Returns:
         ``(unit (E,), num_units)``: edge ``i`` belongs to group ``unit[i]`` in ``[0, num_units)``.
     """
-    check_edge_index(edge_index)
+    if check:
+        check_edge_index(edge_index)
     e = edge_index.shape[1]
     if e == 0:
         return edge_index.new_zeros(0, dtype=torch.long), 0
@@ -221,7 +227,8 @@ def hgnn_conv(conv, x: torch.Tensor, operator) -> torch.Tensor:
     return out + conv.bias if conv.bias is not None else out
 
 
-def inverse_dual_hypergraph(dual_x: torch.Tensor, hyperedge_index: torch.Tensor, hyperedge_attr: torch.Tensor):
+def inverse_dual_hypergraph(dual_x: torch.Tensor, hyperedge_index: torch.Tensor, hyperedge_attr: torch.Tensor, *,
+                            check: bool = True):
     """Inverse DHT: the graph whose edges are the dual's nodes (each in exactly 2 hyperedges).
 
     The incidence entries of each dual node, in their order in ``hyperedge_index``, give the
@@ -233,6 +240,8 @@ def inverse_dual_hypergraph(dual_x: torch.Tensor, hyperedge_index: torch.Tensor,
         dual_x: ``(E, F_e)`` dual node features.
         hyperedge_index: ``(2, 2E)`` (dual node, hyperedge) incidence entries.
         hyperedge_attr: ``(N, F)`` hyperedge features.
+        check: validate the incidence (False for one built to be valid, as in
+            :meth:`HyperDrop.forward`: on CUDA each check waits for the GPU).
 
     Returns:
         ``(x (N, F), edge_index (2, E), edge_attr (E, F_e))``.
@@ -240,14 +249,15 @@ def inverse_dual_hypergraph(dual_x: torch.Tensor, hyperedge_index: torch.Tensor,
     Raises:
         ValueError: a dual node that is not in exactly two hyperedges.
     """
-    check_edge_index(hyperedge_index)
     e = dual_x.shape[0]
-    counts = torch.bincount(hyperedge_index[0], minlength=e) if hyperedge_index.numel() else \
-        torch.zeros(e, dtype=torch.long, device=dual_x.device)
-    if counts.numel() != e or bool((counts != 2).any()):
-        bad = int(torch.nonzero(counts != 2)[0, 0]) if counts.numel() == e else e
-        raise ValueError(f"dual node {bad} is in {int(counts[bad]) if bad < e else 'an out-of-range'} hyperedges, "
-                         f"expected exactly 2 for every one of the {e} dual nodes")
+    if check:
+        check_edge_index(hyperedge_index)
+        counts = torch.bincount(hyperedge_index[0], minlength=e) if hyperedge_index.numel() else \
+            torch.zeros(e, dtype=torch.long, device=dual_x.device)
+        if counts.numel() != e or bool((counts != 2).any()):
+            bad = int(torch.nonzero(counts != 2)[0, 0]) if counts.numel() == e else e
+            raise ValueError(f"dual node {bad} is in {int(counts[bad]) if bad < e else 'an out-of-range'} "
+                             f"hyperedges, expected exactly 2 for every one of the {e} dual nodes")
     order = torch.sort(hyperedge_index[0], stable=True).indices
     edge_index = hyperedge_index[1, order].view(e, 2).t().contiguous()
     return hyperedge_attr, edge_index, dual_x
@@ -320,25 +330,28 @@ class HyperDrop(nn.Module):
             if m is not None:
                 m.reset_parameters()
 
-    def edge_representations(self, x, edge_index, edge_attr=None):
+    def edge_representations(self, x, edge_index, edge_attr=None, *, check: bool = True):
         """``(dual_x (U, hidden), hyperedge_index, unit, operator)``: refined features of each
         group of edges that are one dual node up to direction (:func:`dual_units`;
         ``dual_x[unit]`` gives every directed edge's), the dual's incidence, each edge's group
         and the operator the convolutions run on (:func:`dual_hgnn_operator`, with the
-        self-loops when ``self_loops``)."""
+        self-loops when ``self_loops``). ``check=False`` skips validating ``edge_index``
+        against ``x``, for a caller that already has (:meth:`forward`)."""
+        if check:
+            check_edge_index(edge_index, x.shape[0])
         if self.lin_edge is not None:
             if edge_attr is None or edge_attr.dim() != 2 or edge_attr.shape[1] != self.edge_channels:
                 got = None if edge_attr is None else tuple(edge_attr.shape)
                 raise ValueError(f"edge_attr must have {self.edge_channels} columns, got {got}")
             check_values(edge_attr, self, "edge_attr")
         ea = edge_attr if self.lin_edge is not None else None
-        unit, num = dual_units(edge_index, ea)
+        unit, num = dual_units(edge_index, ea, check=False)
         first = group_firsts(unit, num)
         xi, xj = x[edge_index[0, first]], x[edge_index[1, first]]
         e = self.lin_sum(xi + xj) + self.lin_diff((xi - xj).abs())  # symmetric: either edge of a group
         if ea is not None:
             e = e + self.lin_edge(ea[first])
-        _, hyperedge_index, _ = dual_hypergraph(x, edge_index)
+        _, hyperedge_index, _ = dual_hypergraph(x, edge_index, check=False)
         operator = dual_hgnn_operator(hyperedge_index, unit, num, x.shape[0], self.self_loops, e.dtype)
         for conv in self.convs:
             e = F.relu(hgnn_conv(conv, e, operator))
@@ -354,7 +367,7 @@ class HyperDrop(nn.Module):
         check_batch(batch, n)
         if batch is None:
             batch = torch.zeros(n, dtype=torch.long, device=x.device)
-        e, hyperedge_index, unit, operator = self.edge_representations(x, edge_index, edge_attr)
+        e, hyperedge_index, unit, operator = self.edge_representations(x, edge_index, edge_attr, check=False)
         score = hgnn_conv(self.score, e, operator).view(-1)[unit]
         e = e[unit]
         if edge_index.shape[1] == 0:
@@ -367,7 +380,7 @@ class HyperDrop(nn.Module):
         entries = keep[hyperedge_index[0]]
         new_id = torch.cumsum(keep.long(), 0) - 1
         pooled_index = torch.stack([new_id[hyperedge_index[0, entries]], hyperedge_index[1, entries]])
-        x, edge_index, edge_attr = inverse_dual_hypergraph(kept, pooled_index, x)
+        x, edge_index, edge_attr = inverse_dual_hypergraph(kept, pooled_index, x, check=False)
         return x, edge_index, edge_attr, batch, perm, score
 
     def __repr__(self) -> str:

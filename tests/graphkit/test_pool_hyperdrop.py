@@ -43,6 +43,30 @@ def test_inverse_rejects_non_graph_incidence():
         dual_hypergraph(torch.zeros(3, 1), torch.zeros(3, 2, dtype=torch.long))
 
 
+
+def test_forward_checks_edge_index_once(monkeypatch):
+    """HyperDrop's forward validates edge_index once (each check waits for the GPU on CUDA),
+    not again in each helper; the public helpers and edge_representations still check."""
+    import graphkit.pool.hyperdrop as hd
+
+    calls = []
+    real = hd.check_edge_index
+    monkeypatch.setattr(hd, "check_edge_index", lambda *a, **k: (calls.append(1), real(*a, **k))[1])
+    b = Batch.from_data_list(load_tu("MUTAG")[:4])
+    torch.manual_seed(0)
+    m = HyperDrop(7, 4, 8)
+    out = m(b.x, b.edge_index, b.edge_attr, b.batch)
+    assert len(calls) == 1 and out[1].shape[1] < b.num_edges
+    calls.clear()
+    m.edge_representations(b.x, b.edge_index, b.edge_attr)
+    assert len(calls) == 1
+    bad = b.edge_index.clone()
+    bad[0, 0] = b.num_nodes
+    with pytest.raises(ValueError, match="node ids"):
+        m(b.x, bad, b.edge_attr, b.batch)
+    with pytest.raises(ValueError, match="node ids"):
+        m.edge_representations(b.x, bad, b.edge_attr)
+
 def _initial_edges(m, x, edge_index, edge_attr):
     """HyperDrop's symmetric initial features of every directed edge."""
     xi, xj = x[edge_index[0]], x[edge_index[1]]
