@@ -54,7 +54,10 @@ class TimeEncoder(nn.Module):
             self.lin.bias.zero_()
 
     def forward(self, dt: torch.Tensor) -> torch.Tensor:
-        return torch.cos(self.lin(dt.float().unsqueeze(-1)))
+        # w * dt + b elementwise, not through nn.Linear: a matmul rounds w * dt differently
+        # for one row than for many (FMA or not), by up to ulp(dt), e.g. 0.008 at dt = 2e5 s,
+        # so a node's encoding (and embedding) would depend on the batch it came in
+        return torch.cos(dt.float().unsqueeze(-1) * self.lin.weight.view(-1) + self.lin.bias)
 
 
 class MergeLayer(nn.Module):

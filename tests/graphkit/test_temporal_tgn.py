@@ -8,7 +8,7 @@ import torch
 
 from graphkit.datasets import load_temporal
 from graphkit.temporal.pres import PRES
-from graphkit.temporal.tgn import TGN, last_per_node
+from graphkit.temporal.tgn import TGN, TimeEncoder, last_per_node
 from graphkit.temporal.train import average_precision, fit_link_prediction, link_split, roc_auc
 from native import TemporalGraph
 
@@ -278,6 +278,25 @@ def test_rows_computed_locally_equal_the_full_memory(stream, cls, store):
             torch.testing.assert_close(sub, rows[:10])
             torch.testing.assert_close(sub_lu, lu[:10])
     assert m.pending is not None and m.pending[0].size > 0
+
+
+@pytest.mark.parametrize("init", ["random", "geometric"])
+def test_time_encoding_is_cos_w_dt_plus_b_whatever_the_batch(stream, init):
+    """phi(dt) = cos(w dt + b) (numpy float32), and a time gap's encoding is the same alone as
+    in a batch. On CollegeMsg's gaps (10^4 to 10^6 s) nn.Linear rounded w * dt differently for
+    one row than for several (by up to 0.008 here), so a node's embedding changed with its batch."""
+    src, dst, t, n = stream
+    dt = torch.from_numpy((t[-1] - t[:200]).astype(np.float64))
+    assert float(dt.max()) > 1e5
+    torch.manual_seed(0)
+    enc = TimeEncoder(8, init=init)
+    with torch.no_grad():
+        batch = enc(dt)
+        single = torch.cat([enc(dt[i:i + 1]) for i in range(dt.numel())])
+    assert torch.equal(batch, single)
+    w, b = enc.lin.weight.detach().numpy().ravel(), enc.lin.bias.detach().numpy()
+    ref = np.cos(dt.numpy().astype(np.float32)[:, None] * w + b)
+    np.testing.assert_allclose(batch.numpy(), ref, atol=2e-6)
 
 
 @pytest.mark.parametrize("attention,neighbor_time", [("transformer", "neighbor"), ("transformer", "query"),
