@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from graphkit._checks import check_edge_index  # noqa: F401 - linkpred's modules import it from here
 from native import device as _dev
 from native.csr import CSRGraph
 from native.kernels import linkpred as _cpu  # noqa: F401 - registers the CPU kernels
@@ -37,31 +38,6 @@ class PairSets(NamedTuple):
     def counts(self) -> torch.Tensor:
         """(B,) int64 set sizes."""
         return self.ptr.diff()
-
-
-def check_edge_index(edge_index, num_nodes: int | None = None, name: str = "edge_index") -> int:
-    """Validate a PyG ``edge_index``; returns the number of nodes (given or max id + 1).
-
-    Raises:
-        TypeError: not an integer torch tensor. ValueError: not (2, E), negative ids or
-        ids >= num_nodes.
-    """
-    if not torch.is_tensor(edge_index):
-        raise TypeError(f"{name} must be a torch tensor, got {type(edge_index).__name__}")
-    if edge_index.dtype.is_floating_point or edge_index.dtype.is_complex or edge_index.dtype == torch.bool:
-        raise TypeError(f"{name} must hold integers, got dtype {edge_index.dtype}")
-    if edge_index.dim() != 2 or edge_index.shape[0] != 2:
-        raise ValueError(f"{name} must have shape (2, E), got {tuple(edge_index.shape)}")
-    top = int(edge_index.max()) + 1 if edge_index.numel() else 0
-    if edge_index.numel() and int(edge_index.min()) < 0:
-        raise ValueError(f"{name} holds a negative node id {int(edge_index.min())}")
-    if num_nodes is None:
-        return top
-    if isinstance(num_nodes, bool) or int(num_nodes) != num_nodes or num_nodes < 0:
-        raise ValueError(f"num_nodes must be a non-negative integer, got {num_nodes!r}")
-    if top > num_nodes:
-        raise ValueError(f"{name} refers to node {top - 1}, but num_nodes is {num_nodes}")
-    return int(num_nodes)
 
 
 def link_graph(edge_index: torch.Tensor, num_nodes: int | None = None) -> CSRGraph:

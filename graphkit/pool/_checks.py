@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import torch
 
+from graphkit._checks import check_edge_index as _check_edge_index
+
 
 def check_edge_index(edge_index: torch.Tensor, num_nodes: int | None = None) -> None:
-    """A ``(2, E)`` int64 or int32 tensor whose ids lie in ``[0, num_nodes)`` when given."""
-    if not torch.is_tensor(edge_index) or edge_index.dim() != 2 or edge_index.shape[0] != 2:
-        shape = tuple(edge_index.shape) if torch.is_tensor(edge_index) else type(edge_index).__name__
-        raise ValueError(f"edge_index must be a (2, E) tensor, got {shape}")
-    if edge_index.dtype not in (torch.int64, torch.int32):
-        raise TypeError(f"edge_index must be int64 or int32, got {edge_index.dtype}")
-    if num_nodes is not None and edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= num_nodes):
-        raise ValueError(f"edge_index holds node ids in [{int(edge_index.min())}, {int(edge_index.max())}], "
-                         f"expected [0, {num_nodes})")
+    """A ``(2, E)`` int64 or int32 tensor (the layers index with it) whose ids lie in
+    ``[0, num_nodes)`` when given (:func:`graphkit._checks.check_edge_index`)."""
+    _check_edge_index(edge_index, num_nodes, dtypes=(torch.int64, torch.int32))
 
 
 def check_values(x: torch.Tensor, module: torch.nn.Module, name: str = "x", finite: bool = True) -> None:

@@ -62,9 +62,9 @@ def test_forward_checks_edge_index_once(monkeypatch):
     assert len(calls) == 1
     bad = b.edge_index.clone()
     bad[0, 0] = b.num_nodes
-    with pytest.raises(ValueError, match="node ids"):
+    with pytest.raises(ValueError, match="refers to node"):
         m(b.x, bad, b.edge_attr, b.batch)
-    with pytest.raises(ValueError, match="node ids"):
+    with pytest.raises(ValueError, match="refers to node"):
         m.edge_representations(b.x, bad, b.edge_attr)
 
 def _initial_edges(m, x, edge_index, edge_attr):
