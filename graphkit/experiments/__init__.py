@@ -31,7 +31,15 @@ def environment() -> dict:
     width matters: ``scaled_dot_product_attention`` rounds differently on AVX2 and AVX512
     kernels, so HISTOGRAPH's 10 MUTAG folds of seed 0 test at 83.42% (softmax weights) and
     81.87% (divide-by-sum) on AVX2 and at 85.15% for both on AVX512 (same machine, code and
-    seed), while mean readout, which runs no attention, gives the same figures on both."""
+    seed), while mean readout, which runs no attention, gives the same figures on both.
+
+    The CPU model matters too, through MKL's matrix kernels, which pick their code path by
+    CPU (set with ``MKL_CBWR`` / ``MKL_ENABLE_INSTRUCTIONS``, not ``ATEN_CPU_CAPABILITY``):
+    mean readout's MUTAG seed 0, same code, versions and AVX2 kernels, tested at 83.57% on
+    one 2-core cloud Xeon and 85.67% on another (avx512_vnni/ifma/vbmi), every fold different;
+    there MKL_CBWR=AVX2 gave 83.54% and COMPATIBLE 88.39%. So ``cpu`` (the model name) and
+    ``mkl`` (those variables, when set) are recorded as well."""
+    import os
     import platform
 
     import numpy as np
@@ -44,7 +52,24 @@ def environment() -> dict:
         pyg = None
     return {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
             "torch_geometric": pyg, "threads": torch.get_num_threads(),
-            "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu": cpu_model(),
+            "mkl": " ".join(f"{k}={os.environ[k]}" for k in ("MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS")
+                            if os.environ.get(k)) or "default"}
+
+
+def cpu_model() -> str | None:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else ``platform.processor()``), or
+    None when neither says."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return " ".join(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return platform.processor() or None
 
 
 def environment_text(env: dict) -> str:
@@ -52,6 +77,10 @@ def environment_text(env: dict) -> str:
     parts = [f"{k} {env[k]}" for k in ("torch", "torch_geometric", "numpy", "python") if env.get(k)]
     if env.get("cpu_capability"):
         parts.append(f"CPU kernels {env['cpu_capability']}")
+    if env.get("cpu"):
+        parts.append(f"CPU {env['cpu']}")
+    if env.get("mkl") and env["mkl"] != "default":
+        parts.append(env["mkl"])
     if env.get("threads"):
         parts.append(f"{env['threads']} thread{'s' if env['threads'] != 1 else ''}")
     return ", ".join(parts) or "not recorded"

@@ -19,9 +19,9 @@ training once P epochs in a row bring no better validation figure (``--epochs`` 
 cap). A progress bar counts the folds on a terminal, and ``--json`` is rewritten after
 every model, so an interrupted run keeps what it finished. Runs are deterministic, but a
 run's figures repeat only in its environment, which ``--json`` records
-(:func:`graphkit.experiments.environment`: the versions, threads and the CPU kernels torch
-dispatches to; HISTOGRAPH's figures change between AVX2 and AVX512 kernels, set by
-``ATEN_CPU_CAPABILITY``). ``--merge`` trains nothing: it
+(:func:`graphkit.experiments.environment`: the versions, threads, the CPU kernels torch
+dispatches to, the CPU model and MKL's code path; HISTOGRAPH's figures change between AVX2
+and AVX512 kernels, set by ``ATEN_CPU_CAPABILITY``, and every model's between CPU models). ``--merge`` trains nothing: it
 pools the ``--json`` files of runs made apart (e.g. seeds, or a model's options, in
 separate processes; same protocol otherwise) and prints the table one run over all their
 splits would have printed, options chosen again on validation over all of them

@@ -11,6 +11,7 @@ pytest.importorskip("torch_geometric")
 
 import torch  # noqa: E402
 
+from graphkit.experiments import cpu_model  # noqa: E402
 from graphkit.experiments import graph_classification as gc  # noqa: E402
 
 
@@ -573,7 +574,7 @@ def test_markdown_table_holds_every_model_seed_option_and_comparison(tmp_path, c
 
 
 def test_runs_record_their_environment_and_a_merge_says_when_they_differ(tmp_path, monkeypatch, capsys):
-    """--json records the versions, threads and CPU kernels the figures came from (a run repeats
+    """--json records the versions, threads, CPU kernels and CPU model the figures came from (a run repeats
     its figures only there: HISTOGRAPH's change between AVX2 and AVX512 kernels); --merge keeps
     every distinct environment of its files, says so in its header and in --markdown, and counts
     a file from before they were recorded as one more, "not recorded"."""
@@ -593,6 +594,11 @@ def test_runs_record_their_environment_and_a_merge_says_when_they_differ(tmp_pat
     (env,) = json.loads(a.read_text())["environments"]
     assert env["cpu_capability"] == torch.backends.cpu.get_cpu_capability() and env["torch"] == torch.__version__
     assert env["threads"] == 1  # --threads' default
+    # the CPU model and MKL's code path (MKL_CBWR) change the figures too
+    assert env["cpu"] and env["cpu"] == cpu_model() and env["mkl"] == "default"
+    monkeypatch.setenv("MKL_CBWR", "AVX2")
+    assert gc.environment()["mkl"] == "MKL_CBWR=AVX2" and "MKL_CBWR=AVX2" in gc.environment_text(gc.environment())
+    monkeypatch.delenv("MKL_CBWR")
     assert f"# environment: torch {torch.__version__}" in capsys.readouterr().out
     # the same environment twice is one; b made on AVX2 kernels, c before environments were recorded
     other = json.loads(b.read_text())
