@@ -16,7 +16,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # torch's AVX2 kernels, as the page's runs: a run repeats its figures only on the same CPU
-# kernels (and versions, recorded in each --json). HISTOGRAPH's attention
+# kernels, CPU model and versions (all recorded in each --json; MKL picks its matrix code path
+# by CPU model, and mean readout's MUTAG figures differ between two Xeons). HISTOGRAPH's attention
 # (scaled_dot_product_attention) rounds differently on AVX512 kernels, and its MUTAG seed-0
 # figures move by 1.7 and 3.3 points (softmax, sum); mean readout's do not move. Set
 # ATEN_CPU_CAPABILITY to change it.
