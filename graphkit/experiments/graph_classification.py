@@ -21,11 +21,11 @@ every model, so an interrupted run keeps what it finished. Runs are deterministi
 run's figures repeat only in its environment, which ``--json`` records
 (:func:`graphkit.experiments.environment`: the versions, threads, the CPU kernels torch
 dispatches to, the CPU model and MKL's code path; HISTOGRAPH's figures change between AVX2
-and AVX512 kernels, set by ``ATEN_CPU_CAPABILITY``, and every model's between CPU models). ``--merge`` trains nothing: it
-pools the ``--json`` files of runs made apart (e.g. seeds, or a model's options, in
-separate processes; same protocol otherwise) and prints the table one run over all their
-splits would have printed, options chosen again on validation over all of them
-(:func:`merge_results`).
+and AVX512 kernels, set by ``ATEN_CPU_CAPABILITY``, and every model's between CPU
+models). ``--merge`` trains nothing: it pools the ``--json`` files of runs made apart
+(e.g. seeds, or a model's options, in separate processes; same protocol otherwise) and
+prints the table one run over all their splits would have printed, options chosen again on
+validation over all of them (:func:`merge_results`).
 
 Every model shares one backbone: an embedding layer and ``--layers`` GIN convolutions of
 width ``--hidden`` (ReLU, batch norm); they differ only in how the graph vector is formed:
