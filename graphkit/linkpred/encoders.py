@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graphkit.linkpred.neighbors import check_edge_index
+from graphkit._checks import check_edge_index
 
 
 def gcn_adjacency(edge_index: torch.Tensor, num_nodes: int, edge_weight: torch.Tensor | None = None) -> torch.Tensor:

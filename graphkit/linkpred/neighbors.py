@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from graphkit._checks import check_edge_index  # noqa: F401 - linkpred's modules import it from here
+from graphkit._checks import check_edge_index
 from native import device as _dev
 from native.csr import CSRGraph
 from native.kernels import linkpred as _cpu  # noqa: F401 - registers the CPU kernels

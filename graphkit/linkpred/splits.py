@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from graphkit.linkpred.neighbors import check_edge_index
+from graphkit._checks import check_edge_index
 
 
 def undirected_pairs(edge_index: torch.Tensor) -> torch.Tensor:

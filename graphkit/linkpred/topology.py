@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from native import device as _dev
-from graphkit.linkpred.neighbors import _as_graph, check_edge_index
+from graphkit._checks import check_edge_index
+from graphkit.linkpred.neighbors import _as_graph
 
 
 def topological_concentration(edge_index, num_nodes: int | None = None, hops: int = 1, beta: float = 0.5,

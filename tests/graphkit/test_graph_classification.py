@@ -574,8 +574,9 @@ def test_markdown_table_holds_every_model_seed_option_and_comparison(tmp_path, c
 
 
 def test_runs_record_their_environment_and_a_merge_says_when_they_differ(tmp_path, monkeypatch, capsys):
-    """--json records the versions, threads, CPU kernels and CPU model the figures came from (a run repeats
-    its figures only there: HISTOGRAPH's change between AVX2 and AVX512 kernels); --merge keeps
+    """--json records the versions, threads, CPU kernels and CPU model the figures came from (a
+    run repeats its figures only there: HISTOGRAPH's change between AVX2 and AVX512 kernels,
+    every model's between CPU models); --merge keeps
     every distinct environment of its files, says so in its header and in --markdown, and counts
     a file from before they were recorded as one more, "not recorded"."""
     def fake_fold(graphs, tr, te, model, seed, **kw):
@@ -637,8 +638,8 @@ def test_the_results_page_holds_the_stored_runs_figures(runs, page, pairs):
         by_set.setdefault(re.match(r"(.+)_s\d+_", path.name).group(1), []).append(json.loads(path.read_text()))
     page = gc.markdown_tables(page.read_text())
     checked = 0
-    for name, runs in by_set.items():
-        made = gc.markdown_tables(gc.markdown(gc.merge_results(runs), "merged"))[name]
+    for name, files in by_set.items():
+        made = gc.markdown_tables(gc.markdown(gc.merge_results(files), "merged"))[name]
         for model, cells in made.items():
             assert page[name][model][1:7] == cells[1:7], (name, model)
             checked += 1

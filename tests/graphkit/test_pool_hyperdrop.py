@@ -43,7 +43,6 @@ def test_inverse_rejects_non_graph_incidence():
         dual_hypergraph(torch.zeros(3, 1), torch.zeros(3, 2, dtype=torch.long))
 
 
-
 def test_forward_checks_edge_index_once(monkeypatch):
     """HyperDrop's forward validates edge_index once (each check waits for the GPU on CUDA),
     not again in each helper; the public helpers and edge_representations still check."""
@@ -66,6 +65,7 @@ def test_forward_checks_edge_index_once(monkeypatch):
         m(b.x, bad, b.edge_attr, b.batch)
     with pytest.raises(ValueError, match="refers to node"):
         m.edge_representations(b.x, bad, b.edge_attr)
+
 
 def _initial_edges(m, x, edge_index, edge_attr):
     """HyperDrop's symmetric initial features of every directed edge."""
