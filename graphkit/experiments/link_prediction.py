@@ -26,7 +26,7 @@ import time
 import numpy as np
 import torch
 
-from graphkit.experiments import deterministic, write_json
+from graphkit.experiments import deterministic, environment, write_json
 
 PLANETOID = ("cora", "citeseer", "pubmed")
 SEAL = ("usair", "ns", "pb", "yeast", "celegans", "power")
@@ -170,7 +170,8 @@ def main(argv=None) -> int:
     p.add_argument("--split", default=None, choices=tuple(SPLITS),
                    help="edge split (default: ncn for Planetoid graphs, 85-5-10 for the SEAL graphs)")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
-    p.add_argument("--json", default=None, help="write every per-seed result to this file")
+    p.add_argument("--json", default=None, help="write every per-seed result, keyed dataset/model, with the "
+                   "arguments and the environment (versions, threads, CPU) to this file")
     p.add_argument("-v", "--verbose", action="store_true")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -194,7 +195,7 @@ def main(argv=None) -> int:
             print(f"{d:10s} {name:8s} " + " ".join(f"{summ[k][0]:6.2f} +- {summ[k][1]:4.2f}" for k in metrics)
                   + f" {np.mean([r['seconds'] for r in rows]):8.1f}", flush=True)
     if a.json:
-        write_json(a.json, all_rows)
+        write_json(a.json, {"arguments": vars(a), "environment": environment(), "results": all_rows})
     return 0
 
 

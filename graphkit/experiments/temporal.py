@@ -34,7 +34,7 @@ import time
 import numpy as np
 import torch
 
-from graphkit.experiments import deterministic, write_json
+from graphkit.experiments import deterministic, environment, write_json
 from graphkit.temporal.semba import SIGN_EPOCHS, SIGN_LR
 
 LINK_MODELS = ("tgn", "pres", "pyg-tgn", "nat")
@@ -154,9 +154,11 @@ def main(argv=None) -> int:
                    help="tgn/pres: when a node's last message is applied for good (see graphkit.temporal.TGN)")
     p.add_argument("--max-events", type=int, default=0, help="use only the first N events (0: all)")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--json", default=None)
+    p.add_argument("--json", default=None, help="write the results, keyed dataset/model/batch, with the "
+                   "arguments and the environment (versions, threads, CPU) to this file")
     p.add_argument("-v", "--verbose", action="store_true")
     a = p.parse_args(argv)
+    arguments = dict(vars(a))  # as given (the loop below sets a.batch_size and a.lr per run)
     torch.set_num_threads(a.threads)
     known = {"link": LINK_MODELS, "sign": SIGN_MODELS, "node": NODE_MODELS}[a.task]
     models = [m.strip().lower() for m in a.model.split(",") if m.strip()]
@@ -184,7 +186,7 @@ def main(argv=None) -> int:
                 a.lr = lr if lr is not None else DEFAULT_LR.get(m, DEFAULT_LR_OTHERS)
                 if a.lr_scale == "linear":
                     a.lr *= b / LR_REFERENCE_BATCH
-                rows = [run(d, m, s, a) for s in a.seeds]
+                rows = [dict(run(d, m, s, a), lr=a.lr) for s in a.seeds]
                 out[f"{d}/{m}/{b}"] = rows
                 cells = " ".join("{:7.2f} +- {:4.2f}".format(*_mean_std(rows, path)) for _, path in cols)
                 per_epoch = np.mean([np.mean(r["epoch_seconds"]) for r in rows])
@@ -192,7 +194,7 @@ def main(argv=None) -> int:
                 print(f"{d:14s} {m:8s} {b:5d} {cells} {per_epoch:8.1f} {np.mean([r['seconds'] for r in rows]):7.1f} "
                       f"{ran:6.1f} {a.lr:7.1e}", flush=True)
     if a.json:
-        write_json(a.json, out)
+        write_json(a.json, {"arguments": arguments, "environment": environment(), "results": out})
     return 0
 
 

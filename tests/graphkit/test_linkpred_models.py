@@ -204,5 +204,9 @@ def test_runner_prints_a_table(capsys, tmp_path):
     assert lines[2].split()[:2] == ["USAir", "ra"]
     import json
 
-    rows = json.loads(out.read_text())
+    from graphkit.experiments import environment
+
+    res = json.loads(out.read_text())
+    assert res["arguments"]["seeds"] == [0, 1] and res["environment"] == environment()
+    rows = res["results"]
     assert len(rows["USAir/cn"]) == 2 and 0.8 < rows["USAir/ra"][0]["test"]["auc"] <= 1.0

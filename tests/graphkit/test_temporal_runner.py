@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from graphkit.experiments import environment
 from graphkit.experiments import temporal as runner
 
 
@@ -21,10 +22,13 @@ def test_link_runner_per_model_learning_rate(tmp_path, capsys):
     assert float(rows[("collegemsg", "nat")][-1]) == pytest.approx(runner.DEFAULT_LR["nat"])
     assert float(rows[("collegemsg", "tgn")][-1]) == pytest.approx(runner.DEFAULT_LR_OTHERS)
     res = json.loads(out.read_text())
-    for key in ("collegemsg/nat/200", "collegemsg/tgn/200"):
-        (r,) = res[key]
+    for key, lr in (("collegemsg/nat/200", runner.DEFAULT_LR["nat"]), ("collegemsg/tgn/200", runner.DEFAULT_LR_OTHERS)):
+        (r,) = res["results"][key]
         assert 0.0 <= r["test"]["ap"] <= 1.0 and np.isfinite(r["test"]["auc"])
-        assert len(r["epoch_seconds"]) == 1
+        assert len(r["epoch_seconds"]) == 1 and r["lr"] == pytest.approx(lr)
+    # what the figures depend on besides the code: the command line as given and the environment
+    assert res["arguments"]["model"] == "nat,tgn" and res["arguments"]["lr"] is None
+    assert res["environment"] == environment()
     # an explicit --lr applies to every model
     assert runner.main(["--dataset", "collegemsg", "--model", "nat", "--max-events", "1500", "--epochs", "1",
                         "--seeds", "0", "--lr", "5e-4"]) == 0
@@ -54,7 +58,7 @@ def test_sign_runner_defaults(tmp_path, capsys):
     for m in ("semba", "tgn"):
         assert float(rows[("bitcoin-alpha", m)][-1]) == pytest.approx(runner.SIGN_LR)
         assert float(rows[("bitcoin-alpha", m)][-2]) == runner.SIGN_EPOCHS
-        (r,) = json.loads(out.read_text())[f"bitcoin-alpha/{m}/200"]
+        (r,) = json.loads(out.read_text())["results"][f"bitcoin-alpha/{m}/200"]
         assert len(r["epoch_seconds"]) == runner.SIGN_EPOCHS
         assert 0.0 <= r["test"]["neg_f1"] <= 1.0 and 0.0 <= r["test"]["macro_f1"] <= 1.0
 
@@ -70,6 +74,6 @@ def test_sign_runner_reproduces_a_seed(tmp_path, capsys):
         out = tmp_path / f"r{i}.json"
         assert runner.main(["--task", "sign", "--dataset", "bitcoin-alpha", "--model", "semba", "--max-events", "3000",
                             "--seeds", "0", "--epochs", "2", "--dim", "16", "--json", str(out)]) == 0
-        res.append(json.loads(out.read_text())["bitcoin-alpha/semba/200"][0])
+        res.append(json.loads(out.read_text())["results"]["bitcoin-alpha/semba/200"][0])
     assert res[0]["test"] == res[1]["test"] and res[0]["val"] == res[1]["val"]
     assert torch.are_deterministic_algorithms_enabled() == before
