@@ -184,17 +184,25 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
             raise CorruptFileError(f"{path!r} is corrupt: header checksum mismatch")
         f.seek(size - _TRAILER.size)
         total, end = _TRAILER.unpack(f.read(_TRAILER.size))
-    if end != END_MAGIC or total != size:
-        raise CorruptFileError(
-            f"{path!r} is truncated or has trailing data: expected {total} bytes, found {size}"
-        )
     try:
         obj = json.loads(header.decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CorruptFileError(f"{path!r} is corrupt: unreadable header ({e})") from None
+    # the size the (checksummed) header describes: save() lays the arrays out one after the
+    # other from the first 64-byte boundary after the header, then the trailer
+    start = _PREFIX.size + hlen + 4
+    expected = start + _pad(start) + sum(e["nbytes"] + _pad(e["nbytes"]) for e in obj["arrays"]) + _TRAILER.size
+    if size < expected:
+        raise CorruptFileError(f"{path!r} is truncated: its header describes {expected} bytes, the file has {size}")
+    if size > expected:
+        raise CorruptFileError(
+            f"{path!r} has {size - expected} bytes of trailing data after the {expected} its header describes"
+        )
+    if end != END_MAGIC or total != size:
+        raise CorruptFileError(f"{path!r} is corrupt: bad end marker")
     for e in obj["arrays"]:
         if e["offset"] + e["nbytes"] > size - _TRAILER.size:
-            raise CorruptFileError(f"{path!r} is truncated: array {e['name']!r} runs past the end")
+            raise CorruptFileError(f"{path!r} is corrupt: array {e['name']!r} runs past the end")
     return obj
 
 

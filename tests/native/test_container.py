@@ -49,6 +49,25 @@ def test_truncation_refused(saved):
             container.load(saved)
 
 
+def test_damage_at_the_end_is_named_with_the_sizes(saved):
+    """A cut file names the size its header describes and the size it has (the trailer it
+    lost cannot say), trailing bytes are counted, and a damaged end marker is corrupt."""
+    data = saved.read_bytes()
+    n = len(data)
+    for cut in (n // 2, n - 1):
+        saved.write_bytes(data[:cut])
+        with pytest.raises(CorruptFileError, match=f"truncated: its header describes {n} bytes, the file has {cut}$"):
+            container.load(saved)
+    saved.write_bytes(data + b"\0" * 5)
+    with pytest.raises(CorruptFileError, match=f"has 5 bytes of trailing data after the {n} its header describes"):
+        container.load(saved)
+    saved.write_bytes(data[:-1] + b"X")
+    with pytest.raises(CorruptFileError, match="bad end marker"):
+        container.load(saved)
+    saved.write_bytes(data)
+    assert container.load(saved).meta == {"dim": 8}
+
+
 def test_bit_flip_refused(saved):
     data = bytearray(saved.read_bytes())
     hdr = container.read_header(saved)
