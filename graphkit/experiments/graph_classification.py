@@ -873,14 +873,18 @@ def markdown_tables(text: str) -> dict:
     """The model rows of Markdown tables as :func:`markdown` writes them, e.g. in a page put
     together from several merges: ``{setting: {model: cells}}`` under each ``### setting``
     heading, the cells as strings with the bold and the best-baseline mark taken off (cells[1]
-    is "mean ± std")."""
-    rows, cur = {}, None
+    is "mean ± std"). Other tables (whose header does not start with ``| model |``) are left out."""
+    rows, cur, results_table = {}, None, False
     for line in text.splitlines():
         if line.startswith("#"):
             cur = line[4:].strip() if line.startswith("### ") else None
             if cur:
                 rows[cur] = {}
-        elif cur and line.startswith("| ") and not line.startswith("| model"):
+        if not line.startswith("|"):
+            results_table = False  # a table ends at its first line that is not a row
+        elif line.startswith("| model |"):
+            results_table = True
+        elif cur and results_table and line.startswith("| "):
             cells = [c.strip().replace("**", "").replace(" (best baseline)", "") for c in line.strip("| ").split(" | ")]
             rows[cur][cells[0]] = cells
     return rows
