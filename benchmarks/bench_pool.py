@@ -90,7 +90,9 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--plot", default=None)
     a = p.parse_args(argv)
-    torch.set_num_threads(a.threads)
+    from graphkit.experiments import set_threads
+
+    set_threads(a.threads)  # torch and Numba: a Numba kernel would reset torch's alone
     graphs = load_dataset(a.dataset)[: a.graphs]
     devices = [a.device] if a.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     models = [m.strip() for m in a.models.split(",") if m.strip()]

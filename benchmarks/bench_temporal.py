@@ -166,7 +166,9 @@ def main(argv=None):
     p.add_argument("--device", default="cpu", help="torch device of the models (cpu, cuda)")
     p.add_argument("--png", default=None)
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    from graphkit.experiments import set_threads
+
+    set_threads(args.threads)  # torch and Numba: a Numba kernel would reset torch's alone
     {"epoch": bench_epoch, "pres-curve": bench_pres_curve, "nat": bench_nat, "ncache": bench_ncache}[args.section](args)
 
 

@@ -86,6 +86,41 @@ def environment_text(env: dict) -> str:
     return ", ".join(parts) or "not recorded"
 
 
+def set_threads(n: int) -> None:
+    """Use ``n`` CPU threads in torch and in Numba's parallel kernels.
+
+    Setting torch's alone does not hold: Numba's OpenMP threading layer shares torch's
+    OpenMP runtime, and its parallel kernels set that runtime's thread count to Numba's (all
+    cores by default), so after ``torch.set_num_threads(1)`` the first Numba kernel (loading
+    a temporal stream runs one) put torch back on every core."""
+    import numba
+    import torch
+
+    if int(n) < 1:
+        raise ValueError(f"threads must be >= 1, got {n}")
+    torch.set_num_threads(int(n))
+    numba.set_num_threads(min(int(n), numba.config.NUMBA_NUM_THREADS))
+
+
+def restores_threads(main):
+    """Run ``main``, then restore torch's and Numba's thread counts as they were before it
+    (a runner sets them with :func:`set_threads`)."""
+
+    @functools.wraps(main)
+    def run(*args, **kwargs):
+        import numba
+        import torch
+
+        prev_torch, prev_numba = torch.get_num_threads(), numba.get_num_threads()
+        try:
+            return main(*args, **kwargs)
+        finally:
+            torch.set_num_threads(prev_torch)
+            numba.set_num_threads(prev_numba)
+
+    return run
+
+
 def deterministic(main):
     """Run ``main`` under ``torch.use_deterministic_algorithms(True, warn_only=True)``, then
     restore the previous setting.

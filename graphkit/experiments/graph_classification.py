@@ -100,7 +100,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graphkit.experiments import deterministic, environment, environment_text, write_json, write_text
+from graphkit.experiments import (deterministic, environment, environment_text, restores_threads, set_threads,
+                                  write_json, write_text)
 
 MODELS = ("mean", "sum", "topk", "sag", "gmt", "histograph", "hyperdrop", "rpn", "token_graph")
 BASELINES = ("mean", "sum", "topk", "sag", "gmt")
@@ -1015,6 +1016,7 @@ def merge_files(paths: list[str], json_path: str | None, plot_path: str | None,
     report_end(results, labels, sweep, plot_path, markdown_path, protocol, environments)
 
 
+@restores_threads
 @deterministic
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m graphkit.experiments.graph_classification", description=__doc__,
@@ -1075,7 +1077,7 @@ def main(argv=None) -> int:
         except ValueError as e:
             p.error(str(e))
         return 0
-    torch.set_num_threads(a.threads)
+    set_threads(a.threads)
     datasets = [d.strip() for d in a.dataset.split(",") if d.strip()]
     models = list(MODELS) if a.model == "all" else [m.strip().lower() for m in a.model.split(",") if m.strip()]
     for m in models:

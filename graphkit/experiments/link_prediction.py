@@ -26,7 +26,7 @@ import time
 import numpy as np
 import torch
 
-from graphkit.experiments import deterministic, environment, write_json
+from graphkit.experiments import deterministic, environment, restores_threads, set_threads, write_json
 
 PLANETOID = ("cora", "citeseer", "pubmed")
 SEAL = ("usair", "ns", "pb", "yeast", "celegans", "power")
@@ -153,6 +153,7 @@ def summarize(rows: list[dict], metrics) -> dict:
             for k in metrics}
 
 
+@restores_threads
 @deterministic
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m graphkit.experiments.link_prediction", description=__doc__,
@@ -174,7 +175,7 @@ def main(argv=None) -> int:
                    "arguments and the environment (versions, threads, CPU) to this file")
     p.add_argument("-v", "--verbose", action="store_true")
     a = p.parse_args(argv)
-    torch.set_num_threads(a.threads)
+    set_threads(a.threads)
     datasets = [d.strip() for d in a.dataset.split(",") if d.strip()]
     models = [m.strip().lower() for m in a.model.split(",") if m.strip()]
     for m in models:

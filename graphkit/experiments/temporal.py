@@ -34,7 +34,7 @@ import time
 import numpy as np
 import torch
 
-from graphkit.experiments import deterministic, environment, write_json
+from graphkit.experiments import deterministic, environment, restores_threads, set_threads, write_json
 from graphkit.temporal.semba import SIGN_EPOCHS, SIGN_LR
 
 LINK_MODELS = ("tgn", "pres", "pyg-tgn", "nat")
@@ -127,6 +127,7 @@ def _mean_std(rows, path):
     return 100 * float(np.nanmean(vals)), 100 * float(np.nanstd(vals))
 
 
+@restores_threads
 @deterministic
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m graphkit.experiments.temporal", description=__doc__,
@@ -159,7 +160,7 @@ def main(argv=None) -> int:
     p.add_argument("-v", "--verbose", action="store_true")
     a = p.parse_args(argv)
     arguments = dict(vars(a))  # as given (the loop below sets a.batch_size and a.lr per run)
-    torch.set_num_threads(a.threads)
+    set_threads(a.threads)
     known = {"link": LINK_MODELS, "sign": SIGN_MODELS, "node": NODE_MODELS}[a.task]
     models = [m.strip().lower() for m in a.model.split(",") if m.strip()]
     for m in models:

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from graphkit.experiments import restores_threads, set_threads
+
 SUBJECTS = ("the film", "the movie", "this show", "the story", "the acting", "the book", "the album", "the meal")
 POSITIVE = ("wonderful", "brilliant", "excellent", "delightful", "superb", "fantastic", "enjoyable", "charming",
             "great", "lovely", "amazing", "beautiful")
@@ -132,6 +134,7 @@ def run_diagnostic(ratios=(0.5, 0.9), n_train: int = 400, n_test: int = 200, epo
     return out
 
 
+@restores_threads
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m graphkit.pool.distractor", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -142,7 +145,7 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args(argv)
-    torch.set_num_threads(a.threads)
+    set_threads(a.threads)
     from graphkit.pool.token_graph import load_minilm
 
     tok, enc = load_minilm()

@@ -207,6 +207,6 @@ def test_runner_prints_a_table(capsys, tmp_path):
     from graphkit.experiments import environment
 
     res = json.loads(out.read_text())
-    assert res["arguments"]["seeds"] == [0, 1] and res["environment"] == environment()
+    assert res["arguments"]["seeds"] == [0, 1] and res["environment"] == dict(environment(), threads=1)
     rows = res["results"]
     assert len(rows["USAir/cn"]) == 2 and 0.8 < rows["USAir/ra"][0]["test"]["auc"] <= 1.0

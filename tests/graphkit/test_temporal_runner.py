@@ -28,7 +28,7 @@ def test_link_runner_per_model_learning_rate(tmp_path, capsys):
         assert len(r["epoch_seconds"]) == 1 and r["lr"] == pytest.approx(lr)
     # what the figures depend on besides the code: the command line as given and the environment
     assert res["arguments"]["model"] == "nat,tgn" and res["arguments"]["lr"] is None
-    assert res["environment"] == environment()
+    assert res["environment"] == dict(environment(), threads=1)
     # an explicit --lr applies to every model
     assert runner.main(["--dataset", "collegemsg", "--model", "nat", "--max-events", "1500", "--epochs", "1",
                         "--seeds", "0", "--lr", "5e-4"]) == 0
@@ -77,3 +77,30 @@ def test_sign_runner_reproduces_a_seed(tmp_path, capsys):
         res.append(json.loads(out.read_text())["results"]["bitcoin-alpha/semba/200"][0])
     assert res[0]["test"] == res[1]["test"] and res[0]["val"] == res[1]["val"]
     assert torch.are_deterministic_algorithms_enabled() == before
+
+
+def test_threads_hold_through_numba_kernels_and_are_restored(tmp_path):
+    """--threads 1 holds for the whole run. Numba's OpenMP threading layer shares torch's
+    OpenMP runtime, and starting its thread pool sets that runtime's thread count to Numba's:
+    with torch's count alone set, SEMBA on the whole Bitcoin-OTC stream went on on every core
+    and its JSON said so (2 on 2 cores). A fresh process, as a user runs it; in this one
+    Numba's pool may have started already. Afterwards, in process, both counts are restored."""
+    import subprocess
+    import sys
+
+    import numba
+    import torch
+
+    out = tmp_path / "otc.json"
+    subprocess.run([sys.executable, "-m", "graphkit.experiments.temporal", "--task", "sign", "--dataset", "bitcoin-otc",
+                    "--model", "semba", "--seeds", "0", "--epochs", "1", "--dim", "8", "--threads", "1",
+                    "--json", str(out)], check=True, capture_output=True)
+    assert json.loads(out.read_text())["environment"]["threads"] == 1
+    before = torch.get_num_threads(), numba.get_num_threads()
+    assert runner.main(["--task", "sign", "--dataset", "bitcoin-alpha", "--model", "semba", "--max-events", "1000",
+                        "--seeds", "0", "--epochs", "1", "--dim", "8", "--threads", "1"]) == 0
+    assert (torch.get_num_threads(), numba.get_num_threads()) == before
+    from graphkit.experiments import set_threads
+
+    with pytest.raises(ValueError, match="threads"):
+        set_threads(0)
