@@ -101,10 +101,9 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     if a.small:
         a.epochs, a.ratios, a.repeats = 2, "0.1,0.5", 1
-    torch.set_num_threads(a.threads)
-    import numba
+    from graphkit.experiments import set_threads
 
-    numba.set_num_threads(min(a.threads, numba.config.NUMBA_NUM_THREADS))
+    set_threads(a.threads)
     ratios = [float(r) for r in a.ratios.split(",")]
     d = load_blogcatalog()
     ei, n, Y = torch.from_numpy(d["edge_index"]), d["num_nodes"], d["labels"]

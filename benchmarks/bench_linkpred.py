@@ -231,10 +231,9 @@ def main():
     p.add_argument("--ef-construction", type=int, default=32)
     p.add_argument("--plot", default="tc_vs_hits.png")
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    import numba
+    from graphkit.experiments import set_threads
 
-    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    set_threads(args.threads)
     {"tc": bench_tc, "tc-perf": bench_tc_perf, "retrieval": bench_retrieval, "synthetic": bench_synthetic}[args.section](args)
 
 

@@ -98,8 +98,9 @@ def set_threads(n: int) -> None:
 
     if int(n) < 1:
         raise ValueError(f"threads must be >= 1, got {n}")
-    torch.set_num_threads(int(n))
-    numba.set_num_threads(min(int(n), numba.config.NUMBA_NUM_THREADS))
+    n = int(n)
+    torch.set_num_threads(n)
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
 
 
 def restores_threads(main):
