@@ -199,10 +199,9 @@ def main(argv=None) -> int:
         a.rows, a.batch, a.iters = 100_000, 10_000, 5
         a.nodes, a.feat_dim, a.train_frac = 50_000, 64, 0.05
     if a.threads:
-        import numba
+        from graphkit.experiments import set_threads
 
-        torch.set_num_threads(a.threads)
-        numba.set_num_threads(a.threads)
+        set_threads(a.threads)  # torch and Numba (capped at Numba's pool), as the runners
     rng = np.random.default_rng(0)
     if not a.cache_only:
         for dim in (int(d) for d in a.dims.split(",")):

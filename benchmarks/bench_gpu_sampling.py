@@ -89,10 +89,9 @@ def main(argv=None) -> int:
     if a.small:
         a.nodes, a.batches = 200_000, 10
     if a.threads:
-        import numba
+        from graphkit.experiments import set_threads
 
-        torch.set_num_threads(a.threads)
-        numba.set_num_threads(a.threads)
+        set_threads(a.threads)  # torch and Numba (capped at Numba's pool), as the runners
     rng = np.random.default_rng(0)
     t0 = time.perf_counter()
     g = load_graph(a, rng)

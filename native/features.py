@@ -87,6 +87,22 @@ def log_degree_score(degree: Any) -> np.ndarray:
     return (d / top if top > 0 else d).astype(np.float32)
 
 
+def _check_finite(features: np.ndarray, block_bytes: int = 1 << 26) -> None:
+    """Raise ValueError naming the first row of a float matrix that holds NaN or infinity;
+    reads it in blocks of about ``block_bytes`` so a memmap is not loaded whole."""
+    if features.dtype.kind != "f" or features.size == 0:
+        return
+    step = max(1, block_bytes // max(1, features.shape[1] * features.dtype.itemsize))
+    for lo in range(0, features.shape[0], step):
+        ok = np.isfinite(features[lo : lo + step]).all(axis=1)
+        if not ok.all():
+            row = lo + int(np.argmin(ok))
+            raise ValueError(
+                f"features row {row} holds NaN or infinity ({features[row][~np.isfinite(features[row])][:3]}...);"
+                " clean it, or pass check_finite=False to store it as it is"
+            )
+
+
 class FeatureStore:
     """Rows of a (N, F) feature matrix, gathered by id onto a device, optionally cached there.
 
@@ -103,9 +119,13 @@ class FeatureStore:
         victim_rows: rows of the pinned host victim buffer holding recent evictions (0: none).
         mode: with CUDA, 'zero_copy' (GPU threads read pinned memory) or 'cpu' (CPU gather
             into a pinned buffer + copy).
+        check_finite: read every row of a floating-point matrix once, in blocks, and refuse
+            NaN or infinity (a model trained on gathered NaN rows fails far from its cause).
+            False skips that read, e.g. for a memmap much larger than memory known to be clean.
 
     Raises:
-        TypeError: features of another type or dtype. ValueError: bad shapes or options.
+        TypeError: features of another type or dtype. ValueError: bad shapes or options, or
+        a NaN / infinite feature (the first such row is named).
         RuntimeError: device='cuda' without a CUDA device.
 
     Example::
@@ -125,6 +145,7 @@ class FeatureStore:
         static_weight: float = 0.5,
         victim_rows: int = 0,
         mode: str = "zero_copy",
+        check_finite: bool = True,
     ) -> None:
         torch = _torch()
         if isinstance(features, torch.Tensor):
@@ -148,6 +169,8 @@ class FeatureStore:
                 raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
         if not 0.0 <= float(static_weight) <= 1.0:
             raise ValueError(f"static_weight must lie in [0, 1], got {static_weight!r}")
+        if check_finite:
+            _check_finite(features)
         self.device = _dev.resolve_device(device)
         self.mode = mode
         self.num_rows, self.num_features = features.shape

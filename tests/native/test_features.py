@@ -191,6 +191,29 @@ def test_validation(rng):
             FeatureStore(x, device="cuda")
 
 
+def test_non_finite_features_are_refused_by_row(rng, tmp_path):
+    from native.features import _check_finite
+
+    x = rng.standard_normal((1000, 4)).astype(np.float32)
+    for bad in (np.nan, np.inf, -np.inf):
+        y = x.copy()
+        y[731, 2] = bad
+        with pytest.raises(ValueError, match="row 731 holds NaN or infinity"):
+            FeatureStore(y)
+        with pytest.raises(ValueError, match="row 731"):
+            FeatureStore(torch.from_numpy(y).half())
+        # a memmap is read in blocks: the bad row is found in a later block, by its global index
+        m = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.float32, shape=y.shape)
+        m[:] = y
+        m.flush()
+        with pytest.raises(ValueError, match="row 731"):
+            _check_finite(np.load(tmp_path / "x.npy", mmap_mode="r"), block_bytes=64)
+        del m
+        store = FeatureStore(y, check_finite=False)  # the caller's choice: stored as it is
+        assert np.isnan(store.gather([731]).numpy()[0, 2]) == np.isnan(bad)
+    FeatureStore(np.full((3, 2), 7, np.int64))  # integer features have no NaN and are not scanned
+
+
 SIMULATED = textwrap.dedent("""
     import numpy as np
     from native.device import numba_cuda
