@@ -130,6 +130,22 @@ def _check_range(a: Any, name: str, n: int) -> None:
         raise ValueError(f"{name} must lie in [0, {n}), found {int(a[p])} at position {p}")
 
 
+def _check_finite(a: Any, name: str) -> None:
+    """Raise ValueError naming the first NaN or infinite entry of a float array (after its
+    cast: a float64 weight beyond float32's range is infinite there)."""
+    if _kind(a) != "f":
+        return
+    if _is_torch(a):
+        import torch
+
+        bad = ~torch.isfinite(a)
+    else:
+        bad = ~np.isfinite(a)
+    if bool(bad.any()):
+        p = _first(bad)
+        raise ValueError(f"{name} must be finite, found {float(a[p])} at position {p}")
+
+
 def _check_length(a: Any, name: str, e: int) -> None:
     if a.shape[0] != e:
         raise ValueError(f"{name} has {a.shape[0]} entries, expected one per edge ({e})")
@@ -161,7 +177,9 @@ def _weights(w: Any, target, e: int) -> Any:
     if _kind(w) not in "ifb":
         raise TypeError(f"weights must be real numbers, got dtype {_dtype_name(w)}")
     _check_length(w, "weights", e)
-    return _cast(w, "float32")
+    w = _cast(w, "float32")
+    _check_finite(w, "weights")
+    return w
 
 
 def _timestamps(t: Any, target, e: int) -> Any:
@@ -171,7 +189,9 @@ def _timestamps(t: Any, target, e: int) -> Any:
     if _kind(t) not in "if":
         raise TypeError(f"timestamps must be integers or floats, got dtype {_dtype_name(t)}")
     _check_length(t, "timestamps", e)
-    return _cast(t, "int64" if _kind(t) == "i" else "float64")
+    t = _cast(t, "int64" if _kind(t) == "i" else "float64")
+    _check_finite(t, "timestamps")
+    return t
 
 
 # --------------------------------------------------------------------------- the class

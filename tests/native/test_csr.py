@@ -126,6 +126,10 @@ def test_constructor_dtypes():
         (lambda: CSRGraph([0, 1], [0], edge_ids=[0.5]), TypeError, "edge_ids must hold integers"),
         (lambda: CSRGraph([0, 1], [0], edge_ids=[0, 1]), ValueError, "edge_ids has 2 entries"),
         (lambda: CSRGraph([0, 1], [0], timestamps=[True]), TypeError, "timestamps must be integers or floats"),
+        (lambda: CSRGraph([0, 2], [0, 0], weights=[1.0, np.nan]), ValueError, "weights must be finite, found nan at position 1"),
+        (lambda: CSRGraph([0, 1], [0], weights=[1e300]), ValueError, "weights must be finite, found inf"),  # beyond float32
+        (lambda: CSRGraph.from_edge_list([0, 1], [1, 0], timestamps=[np.inf, 0.0]), ValueError, "timestamps must be finite, found inf at position 0"),
+        (lambda: CSRGraph.from_scipy(sp.csr_matrix(np.array([[0, np.nan], [1.0, 0]]))), ValueError, "weights must be finite, found nan"),
         (lambda: CSRGraph.from_edge_index(np.zeros((3, 2), np.int64)), ValueError, r"shape \(2, E\), got \(3, 2\)"),
         (lambda: CSRGraph.from_edge_list([0, -1], [1, 0]), ValueError, r"src must lie in \[0, 2\), found -1 at position 1"),
         (lambda: CSRGraph.from_edge_list([0, 1], [1, 5], num_nodes=3), ValueError, r"dst must lie in \[0, 3\), found 5"),
