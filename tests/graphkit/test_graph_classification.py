@@ -631,7 +631,7 @@ RUNS = Path(__file__).resolve().parents[2] / "docs" / "graph_classification_runs
     (RUNS / "replaced", RUNS / "replaced" / "README.md", 6)])  # the earlier PROTEINS table's six stored rows
 def test_the_results_page_holds_the_stored_runs_figures(runs, page, pairs):
     """docs/graph_classification.md against the per-split files kept beside it (and the
-    another_cpu/ tables against theirs): every model whose runs are stored has, on the page,
+    another_cpu/ and replaced/ tables against theirs): every model whose runs are stored has, on the page,
     the mean +- std, splits, per-seed means and option kept (with each option's figures) that
     --merge of those files gives. Each folder's files merge by set, so a folder holds one
     machine's runs of a set."""
