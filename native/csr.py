@@ -62,7 +62,8 @@ def _cast(a: Any, dtype: str) -> Any:
         import torch
 
         return a.to(getattr(torch, dtype))
-    return a.astype(dtype, copy=False)
+    with np.errstate(over="ignore"):  # a float64 beyond float32's range: _check_finite names it
+        return a.astype(dtype, copy=False)
 
 
 def _cat(a: Any, b: Any) -> Any:
