@@ -50,7 +50,8 @@ def as_vectors(X: Any, dim: int, what: str = "vectors") -> np.ndarray:
         raise ValueError(f"{what} must be a 2-D array (n, {dim}), got shape {A.shape}")
     if A.shape[1] != dim:
         raise ValueError(f"{what} have dimension {A.shape[1]}, index has {dim}")
-    A = np.ascontiguousarray(A, dtype=np.float32)
+    with np.errstate(over="ignore"):  # a float64 beyond float32's range: named as infinity below
+        A = np.ascontiguousarray(A, dtype=np.float32)
     if A.size:  # min and max: two passes and no temporary as large as A (NaN propagates)
         lo, hi = float(A.min()), float(A.max())
         if not (np.isfinite(lo) and np.isfinite(hi)):

@@ -1,5 +1,7 @@
 """FlatIndex: exact results, ids, filters, removal, validation and files."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -95,6 +97,12 @@ def test_validation(rng):
         idx.add(np.full((2, 8), np.nan))
     with pytest.raises(ValueError, match="NaN"):
         idx.search(np.full((1, 8), np.inf), 1)
+    big = np.ones((3, 8))
+    big[2, 5] = 1e300  # beyond float32: the error names its row, no overflow RuntimeWarning before it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"NaN or infinity \(first in row 2\)"):
+            idx.add(big)
     with pytest.raises(TypeError, match="numeric dtype"):
         idx.add(np.array([["x"] * 8]))
     with pytest.raises(TypeError, match="numeric dtype"):
