@@ -627,7 +627,7 @@ RUNS = Path(__file__).resolve().parents[2] / "docs" / "graph_classification_runs
 
 @pytest.mark.parametrize("runs,page,pairs", [
     (RUNS, RUNS.parent / "graph_classification.md", 38),  # MUTAG, NCI1 (11); IMDB-BINARY, PROTEINS, ENZYMES (9 each)
-    (RUNS / "another_cpu", RUNS / "another_cpu" / "README.md", 18),  # MUTAG (stop 38), NCI1 seed 0 (stop 42)
+    (RUNS / "another_cpu", RUNS / "another_cpu" / "README.md", 18),  # MUTAG (stop 38), NCI1 seeds 0-1 (stops 42-43)
     (RUNS / "replaced", RUNS / "replaced" / "README.md", 12)])  # the earlier PROTEINS and ENZYMES tables' stored rows
 def test_the_results_page_holds_the_stored_runs_figures(runs, page, pairs):
     """docs/graph_classification.md against the per-split files kept beside it (and the
