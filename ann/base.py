@@ -17,7 +17,7 @@ import numpy as np
 from native import container
 from native.container import CorruptFileError
 from native.device import as_numpy
-from native.distance import check_metric
+from native.distance import check_finite_rows, check_metric
 
 FILE_KIND_PREFIX = "ann."
 _KINDS: dict[str, type["Index"]] = {}
@@ -55,8 +55,7 @@ def as_vectors(X: Any, dim: int, what: str = "vectors") -> np.ndarray:
     if A.size:  # min and max: two passes and no temporary as large as A (NaN propagates)
         lo, hi = float(A.min()), float(A.max())
         if not (np.isfinite(lo) and np.isfinite(hi)):
-            row = int(np.flatnonzero(~np.isfinite(A).all(axis=1))[0])
-            raise ValueError(f"{what} contain NaN or infinity (first in row {row})")
+            check_finite_rows(A, what)  # raises, naming the first such row
         if max(-lo, hi) > 1e18:
             raise ValueError(f"{what} have components beyond 1e18; their squared distances overflow float32")
     return A

@@ -35,6 +35,38 @@ def normalize_rows(X: np.ndarray) -> np.ndarray:
     return (X / norms[:, None]).astype(np.float32, copy=False)
 
 
+def _check_dtype(A: Any, what: str) -> None:
+    """Raise TypeError unless ``A`` holds real numbers (float or int; complex would lose its
+    imaginary part in the float32 cast)."""
+    dt = A.dtype
+    if hasattr(A, "detach"):
+        import torch
+
+        ok = not dt.is_complex and dt != torch.bool
+    else:
+        ok = np.dtype(dt).kind in "iuf"
+    if not ok:
+        raise TypeError(f"{what} must have a real numeric dtype (float or int), got {dt}")
+
+
+def check_finite_rows(A: Any, what: str) -> None:
+    """Raise ValueError naming the first row of a float32 matrix (numpy or torch, after its
+    cast: a float64 beyond float32's range is infinite there) that holds NaN or infinity."""
+    if A.shape[0] == 0 or A.shape[1] == 0:
+        return
+    if hasattr(A, "detach"):
+        import torch
+
+        ok = torch.isfinite(A).all(dim=1)
+        if not bool(ok.all()):
+            raise ValueError(f"{what} hold NaN or infinity (first in row {int(torch.argmin(ok.int()))})")
+        return
+    lo, hi = float(A.min()), float(A.max())  # two passes, no temporary as large as A (NaN propagates)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        row = int(np.argmin(np.isfinite(A).all(axis=1)))
+        raise ValueError(f"{what} hold NaN or infinity (first in row {row})")
+
+
 def _prepare(Q: Any, X: Any, metric: str, device: Any):
     check_metric(metric)
     is_torch = hasattr(Q, "detach")
@@ -43,9 +75,14 @@ def _prepare(Q: Any, X: Any, metric: str, device: Any):
         raise ValueError(f"expected 2-D arrays, got shapes {tuple(Q.shape)} and {tuple(X.shape)}")
     if Q.shape[1] != X.shape[1]:
         raise ValueError(f"queries have dimension {Q.shape[1]}, data has {X.shape[1]}")
+    _check_dtype(Q, "queries")
+    _check_dtype(X, "data")
     if dev == _dev.CPU:
-        Qn = np.ascontiguousarray(_dev.as_numpy(Q), dtype=np.float32)
-        Xn = np.ascontiguousarray(_dev.as_numpy(X), dtype=np.float32)
+        with np.errstate(over="ignore"):  # beyond float32's range: named as infinity below
+            Qn = np.ascontiguousarray(_dev.as_numpy(Q), dtype=np.float32)
+            Xn = np.ascontiguousarray(_dev.as_numpy(X), dtype=np.float32)
+        check_finite_rows(Qn, "queries")
+        check_finite_rows(Xn, "data")
         if metric == "cosine":
             Qn, Xn = normalize_rows(Qn), normalize_rows(Xn)
         return Qn, Xn, dev, is_torch
@@ -53,6 +90,8 @@ def _prepare(Q: Any, X: Any, metric: str, device: Any):
 
     Qt = _dev.as_torch(Q, "cuda").float().contiguous()
     Xt = _dev.as_torch(X, "cuda").float().contiguous()
+    check_finite_rows(Qt, "queries")
+    check_finite_rows(Xt, "data")
     if metric == "cosine":
         Qt = torch.nn.functional.normalize(Qt, dim=1)
         Xt = torch.nn.functional.normalize(Xt, dim=1)
@@ -75,6 +114,10 @@ def pairwise_distances(Q: Any, X: Any, metric: str = "l2", device: Any = None):
 
     Returns:
         (nq, n) float32 distances, numpy or torch like ``Q``.
+
+    Raises:
+        ValueError: unknown metric, dimension mismatch, NaN or infinity in Q or X.
+        TypeError: Q or X not of a real numeric dtype.
     """
     Qp, Xp, dev, is_torch = _prepare(Q, X, metric, device)
     D = _dev.dispatch("pairwise", dev)(Qp, Xp, metric)
@@ -95,7 +138,8 @@ def knn(Q: Any, X: Any, k: int, metric: str = "l2", device: Any = None):
         first on the CPU). Numpy or torch like ``Q``.
 
     Raises:
-        ValueError: unknown metric, dimension mismatch, k < 0.
+        ValueError: unknown metric, dimension mismatch, k < 0, NaN or infinity in Q or X.
+        TypeError: Q or X not of a real numeric dtype.
     """
     if int(k) != k or k < 0:
         raise ValueError(f"k must be a non-negative integer, got {k!r}")

@@ -197,7 +197,7 @@ class TemporalGraph:
 
     Raises:
         ValueError: mismatched lengths, wrong shapes, negative ids, ids >= num_nodes,
-            non-finite times. TypeError: non-integer ids, non-numeric times or features.
+            non-finite times or event features (a float64 beyond float32's range included). TypeError: non-integer ids, non-numeric times or features.
     """
 
     def __init__(
@@ -218,7 +218,14 @@ class TemporalGraph:
         if edge_attr is not None:
             edge_attr = _numeric("edge_attr", _host("edge_attr", edge_attr, 2))
             _length("edge_attr", edge_attr, E)
-            edge_attr = edge_attr.astype(np.float32)
+            with np.errstate(over="ignore"):  # beyond float32's range: refused as infinity below
+                edge_attr = edge_attr.astype(np.float32)
+            bad = np.flatnonzero(~np.isfinite(edge_attr).all(axis=1)) if edge_attr.size else []
+            if len(bad):
+                row = edge_attr[bad[0]]
+                raise ValueError(
+                    f"edge_attr[{bad[0]}] holds {row[~np.isfinite(row)][0]} (as float32): event features must be finite"
+                )
         if edge_label is not None:
             edge_label = _numeric("edge_label", _host("edge_label", edge_label, 1))
             _length("edge_label", edge_label, E)

@@ -101,6 +101,49 @@ def test_errors(rng):
         knn(X, X, -1)
 
 
+def test_non_finite_rows_named(sift5k):
+    """A NaN, an infinity, or a float64 beyond float32's range (infinite after the cast) is
+    refused with its row named, in queries or data, numpy or torch, for knn and pairwise;
+    before, knn ranked a NaN row first."""
+    import torch
+
+    X = sift5k["base"][:500].astype(np.float64)
+    Q = sift5k["query"][:5].astype(np.float64)
+    for row, value in [(317, np.nan), (42, -np.inf), (499, 1e300)]:
+        Xb = X.copy()
+        Xb[row, 3] = value
+        for fn in (lambda q, x: knn(q, x, 10), pairwise_distances):
+            with pytest.raises(ValueError, match=rf"data hold NaN or infinity \(first in row {row}\)"):
+                fn(Q, Xb)
+            with pytest.raises(ValueError, match=rf"queries hold NaN or infinity \(first in row {row}\)"):
+                fn(Xb, X)
+            with pytest.raises(ValueError, match=rf"data hold NaN or infinity \(first in row {row}\)"):
+                fn(torch.from_numpy(Q), torch.from_numpy(Xb))
+    # the check the CUDA path runs on its float32 tensors, here on CPU tensors
+    from native.distance import check_finite_rows
+
+    Xt = torch.from_numpy(X).float()
+    Xt[123, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"first in row 123"):
+        check_finite_rows(Xt, "data")
+    check_finite_rows(torch.from_numpy(X).float(), "data")  # finite: passes
+    # finite float64 data still runs, with the same figures as float32 input
+    np.testing.assert_array_equal(knn(Q, X, 10)[1], knn(Q.astype(np.float32), X.astype(np.float32), 10)[1])
+
+
+def test_non_real_dtypes_refused(sift5k):
+    import torch
+
+    X = sift5k["base"][:50]
+    for bad in (X.astype(np.complex64), X > 10, torch.from_numpy(X > 10), torch.from_numpy(X.astype(np.complex64))):
+        with pytest.raises(TypeError, match="real numeric dtype"):
+            knn(bad, X, 3)
+        with pytest.raises(TypeError, match="real numeric dtype"):
+            pairwise_distances(X, bad)
+    # integer data (SIFT's own type) is real: accepted
+    assert knn(X.astype(np.int32), X.astype(np.uint8), 1)[1][:, 0].tolist() == list(range(50))
+
+
 def test_torch_in_torch_out(rng):
     import torch
 
