@@ -17,7 +17,7 @@ import numpy as np
 from native import container
 from native.container import CorruptFileError
 from native.device import as_numpy
-from native.distance import check_finite_rows, check_metric
+from native.distance import check_finite_rows, check_metric, check_real_dtype
 
 FILE_KIND_PREFIX = "ann."
 _KINDS: dict[str, type["Index"]] = {}
@@ -42,8 +42,7 @@ def as_vectors(X: Any, dim: int, what: str = "vectors") -> np.ndarray:
             A = np.asarray(A)
         except (ValueError, TypeError) as e:
             raise TypeError(f"{what} must be a numeric array: {e}") from None
-    if A.dtype.kind not in "iuf":
-        raise TypeError(f"{what} must have a real numeric dtype (float or int), got {A.dtype}")
+    check_real_dtype(A, what)
     if A.ndim == 1 and A.shape[0] == dim:
         A = A[None, :]
     if A.ndim != 2:

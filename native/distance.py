@@ -35,9 +35,9 @@ def normalize_rows(X: np.ndarray) -> np.ndarray:
     return (X / norms[:, None]).astype(np.float32, copy=False)
 
 
-def _check_dtype(A: Any, what: str) -> None:
-    """Raise TypeError unless ``A`` holds real numbers (float or int; complex would lose its
-    imaginary part in the float32 cast)."""
+def check_real_dtype(A: Any, what: str) -> None:
+    """Raise TypeError unless ``A`` (numpy or torch) holds real numbers, float or int (complex
+    would lose its imaginary part in the float32 cast; bool, strings and objects are no vectors)."""
     dt = A.dtype
     if hasattr(A, "detach"):
         import torch
@@ -75,8 +75,8 @@ def _prepare(Q: Any, X: Any, metric: str, device: Any):
         raise ValueError(f"expected 2-D arrays, got shapes {tuple(Q.shape)} and {tuple(X.shape)}")
     if Q.shape[1] != X.shape[1]:
         raise ValueError(f"queries have dimension {Q.shape[1]}, data has {X.shape[1]}")
-    _check_dtype(Q, "queries")
-    _check_dtype(X, "data")
+    check_real_dtype(Q, "queries")
+    check_real_dtype(X, "data")
     if dev == _dev.CPU:
         with np.errstate(over="ignore"):  # beyond float32's range: named as infinity below
             Qn = np.ascontiguousarray(_dev.as_numpy(Q), dtype=np.float32)

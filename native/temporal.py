@@ -197,7 +197,8 @@ class TemporalGraph:
 
     Raises:
         ValueError: mismatched lengths, wrong shapes, negative ids, ids >= num_nodes,
-            non-finite times or event features (a float64 beyond float32's range included). TypeError: non-integer ids, non-numeric times or features.
+            non-finite times or event features (a float64 beyond float32's range included).
+        TypeError: non-integer ids, non-numeric times or features.
     """
 
     def __init__(
@@ -220,8 +221,8 @@ class TemporalGraph:
             _length("edge_attr", edge_attr, E)
             with np.errstate(over="ignore"):  # beyond float32's range: refused as infinity below
                 edge_attr = edge_attr.astype(np.float32)
-            bad = np.flatnonzero(~np.isfinite(edge_attr).all(axis=1)) if edge_attr.size else []
-            if len(bad):
+            bad = np.flatnonzero(~np.isfinite(edge_attr).all(axis=1))
+            if bad.size:
                 row = edge_attr[bad[0]]
                 raise ValueError(
                     f"edge_attr[{bad[0]}] holds {row[~np.isfinite(row)][0]} (as float32): event features must be finite"
