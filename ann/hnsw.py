@@ -18,6 +18,9 @@ _DEFAULT_EF = 64
 # A parallel insertion round inserts at most this fraction of the current graph size at
 # once (every element of a round searches the graph as it was before the round).
 _ROUND_FRACTION = 0.02
+# Elements of one round are planned blind to each other; each then also weighs up to this
+# many others of its round that planned a link to the same neighbour (augment_batch).
+_ROUND_PEERS = 4
 _MIN_ROUND = 16  # smaller rounds are inserted one element at a time
 _GPU_MIN_BATCH = 1000  # device='auto' searches batches this large on the GPU
 
@@ -202,7 +205,8 @@ class HNSWIndex(Index):
         """Link ``nodes`` (vectors, levels and offsets set, no links yet) into the graph.
 
         Rounds of up to ``_ROUND_FRACTION`` of the graph's current size are planned in
-        parallel against the graph as it stands and then linked (reverse links grouped by
+        parallel against the graph as it stands, offered the round's other elements that
+        planned a link to the same neighbour, and then linked (reverse links grouped by
         target), so the graph depends on the seed and the adds, not on the thread count.
         Elements that would raise the top layer are inserted one at a time.
         """
@@ -227,6 +231,7 @@ class HNSWIndex(Index):
                     outc = np.zeros((flat.size, L), np.int32)
                     _k.plan_batch(flat, *a, self._ep, self.M, self.ef_construction, self._metric_flag,
                                   kp, vis, tags, out, outc)
+                    _k.augment_batch(flat, out, outc, self._X, self.M, self._metric_flag, kp, _ROUND_PEERS)
                     _k.link_batch(flat, out, outc, self._X, *a[2:], self.M, self.M0, self._metric_flag, kp)
                     if tall.any():
                         tags[0] = _k.insert_serial(chunk[tall], *a, self._ep, self.M, self.M0,

@@ -228,6 +228,12 @@ def _select_heuristic(X, cd, ci, n, m, metric, keep_pruned, outi):
         for j in range(n):
             outi[j] = ci[j]
         return n
+    return _prune(X, cd, ci, n, m, metric, keep_pruned, outi)
+
+
+@njit(cache=True, nogil=True)
+def _prune(X, cd, ci, n, m, metric, keep_pruned, outi):
+    """The heuristic's rule over all ``n`` candidates, even when ``n <= m``."""
     r = 0
     for j in range(n):
         if r >= m:
@@ -264,6 +270,14 @@ def _shrink(X, row, cnt, ci, base, extra, n_extra, mmax, metric, keep_pruned):
     """Links of ``base``: its current ``row[:cnt[ci]]`` plus ``extra[:n_extra]``; when they
     exceed ``mmax`` the heuristic keeps ``mmax`` of them (hnswlib's shrinking rule)."""
     ne = cnt[ci]
+    m = 0
+    for j in range(n_extra):  # an extra already linked (a batch element planned both ways) is skipped
+        if not _contains(row, ne, extra[j]):
+            extra[m] = extra[j]
+            m += 1
+    n_extra = m
+    if n_extra == 0:
+        return
     if ne + n_extra <= mmax:
         for j in range(n_extra):
             row[ne + j] = extra[j]
@@ -382,6 +396,78 @@ def plan_batch(nodes, X, levels, L0, c0, U, cu, offs, ep, M, efc, metric, keep_p
         tags[c] = tag
 
 
+@njit(cache=True, nogil=True)
+def _planned_links(out, outc, cap):
+    """The planned links of a round as (key = layer * cap + target, batch position of the
+    source), and the stable order that sorts them by key (sources keep batch order)."""
+    B = out.shape[0]
+    L = out.shape[1]
+    E = 0
+    for b in range(B):
+        for layer in range(L):
+            E += outc[b, layer]
+    key = np.empty(E, np.int64)
+    pos = np.empty(E, np.int32)
+    t = 0
+    for b in range(B):
+        for layer in range(L):
+            for j in range(outc[b, layer]):
+                key[t] = layer * cap + out[b, layer, j]
+                pos[t] = b
+                t += 1
+    return key, pos, np.argsort(key, kind="mergesort")
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def augment_batch(nodes, out, outc, X, M, metric, keep_pruned, peers):
+    """Between the two phases of a round: elements of ``nodes`` planned their links blind
+    to each other (against the graph without them), so two close elements of one round
+    would never link directly. Each element now also weighs, on each layer, the first
+    ``peers`` other elements (in batch order) that planned a link to each of its planned
+    neighbours, and the heuristic picks its ``M`` links again from its planned links and
+    those. Rewrites ``out[b]``, ``outc[b]``; each element writes only its own row, so the
+    result does not depend on the number of threads. link_batch then links both ways."""
+    B = nodes.shape[0]
+    L = out.shape[1]
+    cap = np.int64(X.shape[0])
+    key, src, order = _planned_links(out, outc, cap)
+    E = key.shape[0]
+    skey = key[order]
+    ssrc = src[order]
+    for b in prange(B):
+        q = X[nodes[b]]
+        for layer in range(L):
+            n0 = outc[b, layer]
+            if n0 == 0:
+                continue
+            ci = np.empty(n0 + n0 * peers, np.int32)
+            nc = 0
+            for j in range(n0):
+                ci[nc] = out[b, layer, j]
+                nc += 1
+            for j in range(n0):
+                k = layer * cap + out[b, layer, j]
+                p = np.searchsorted(skey, k)
+                taken = 0
+                while p < E and skey[p] == k and taken < peers:
+                    b2 = ssrc[p]
+                    p += 1
+                    if b2 == b:
+                        continue
+                    v = nodes[b2]
+                    if not _contains(ci, nc, v):
+                        ci[nc] = v
+                        nc += 1
+                    taken += 1
+            if nc == n0:
+                continue
+            cd = np.empty(nc, np.float32)
+            for j in range(nc):
+                cd[j] = _dist_row(q, X, ci[j], metric)
+            o = np.argsort(cd, kind="mergesort")
+            outc[b, layer] = _prune(X, cd[o], ci[:nc][o], nc, M, metric, keep_pruned, out[b, layer])
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def link_batch(nodes, out, outc, X, L0, c0, U, cu, offs, M, M0, metric, keep_pruned):
     """Phase 2 of a parallel insertion round: write the planned links of ``nodes`` and add
@@ -401,21 +487,10 @@ def link_batch(nodes, out, outc, X, L0, c0, U, cu, offs, M, M0, metric, keep_pru
                 for j in range(outc[b, layer]):
                     U[r, j] = out[b, layer, j]
                 cu[r] = outc[b, layer]
-    E = 0
-    for b in range(B):
-        for layer in range(L):
-            E += outc[b, layer]
     cap = np.int64(X.shape[0])
-    key = np.empty(E, np.int64)
-    src = np.empty(E, np.int32)
-    t = 0
-    for b in range(B):
-        for layer in range(L):
-            for j in range(outc[b, layer]):
-                key[t] = layer * cap + out[b, layer, j]
-                src[t] = nodes[b]
-                t += 1
-    order = np.argsort(key, kind="mergesort")  # stable: sources keep batch order
+    key, pos, order = _planned_links(out, outc, cap)
+    E = key.shape[0]
+    src = nodes[pos]
     starts = np.empty(E + 1, np.int64)
     ng = 0
     for t in range(E):

@@ -131,6 +131,26 @@ def test_parallel_build_independent_of_thread_count(sift5k):
         np.testing.assert_array_equal(built[0][k], built[1][k])
 
 
+def test_round_elements_link_to_each_other(sift5k, rng):
+    """Elements of one parallel round are planned against the graph without each other;
+    augment_batch offers each the round's elements that planned a link to the same
+    neighbour. A SIFT row and its near twin, added one after the other (so in the same
+    round), end up linked on layer 0, as a sequential build links them."""
+    import ann.hnsw as H
+
+    X = sift5k["base"][:1500]
+    twins = np.empty((2 * len(X), 128), np.float32)
+    twins[0::2] = X
+    twins[1::2] = X + rng.normal(0, 1, X.shape).astype(np.float32)  # squared distance ~128, SIFT's nearest ~1e4
+    idx = HNSWIndex(128, M=8, ef_construction=64, seed=5)
+    idx.add(twins)
+    first_round = int(H._MIN_ROUND / H._ROUND_FRACTION) + 2  # before this, one element at a time
+    pairs = range(first_round // 2, len(X))
+    linked = [2 * i + 1 in idx.neighbors(2 * i, 0) or 2 * i in idx.neighbors(2 * i + 1, 0) for i in pairs]
+    assert np.mean(linked) > 0.95
+    check_invariants(idx, reachable=0.99)
+
+
 def test_keep_pruned_connections(sift5k):
     X, Q = sift5k["base"][:2000], sift5k["query"][:100]
     plain, kept = HNSWIndex(128, M=8, ef_construction=64), HNSWIndex(128, M=8, ef_construction=64, keep_pruned=True)
