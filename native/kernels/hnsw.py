@@ -18,9 +18,52 @@ validate their inputs.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from native.kernels.distance import ip_dist, l2_sq
+
+# The layer search hints the CPU to load the vector of the link _PF_AHEAD places ahead
+# (its first _PF_FLOATS floats; the hardware prefetcher follows on), as hnswlib does, but
+# only when the vectors exceed _PF_MIN_FLOATS (8 MiB): in cache the hints cost 3-6%.
+_PF_AHEAD = 4
+_PF_FLOATS = 128
+_PF_MIN_FLOATS = 2 << 20
+
+
+@intrinsic
+def _prefetch_row(typingctx, X, i, col):
+    """Hint the CPU to load the cache line holding ``X[i, col]`` (2-D array; LLVM's
+    prefetch: read, high locality, data cache). No effect on results."""
+    if not (isinstance(X, types.Array) and X.ndim == 2 and isinstance(i, types.Integer)
+            and isinstance(col, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        aryty = sig.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        row = context.cast(builder, args[1], sig.args[1], types.intp)
+        colv = context.cast(builder, args[2], sig.args[2], types.intp)
+        ptr = cgutils.get_item_pointer2(
+            context, builder, data=ary.data, shape=cgutils.unpack_tuple(builder, ary.shape),
+            strides=cgutils.unpack_tuple(builder, ary.strides), layout=aryty.layout,
+            inds=[row, colv])
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0")
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return types.void(X, i, col), codegen
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _prefetch_vector(X, i, cols):
+    """Prefetch the cache lines holding ``X[i, :cols]`` (16 float32 to a 64-byte line)."""
+    for c in range(0, cols, 16):
+        _prefetch_row(X, i, c)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -147,6 +190,10 @@ def _search_layer(q, X, L0, c0, U, cu, offs, eps, n_eps, ef, layer, metric, vis,
     """
     nc = 0
     nr = 0
+    big = X.shape[0] * X.shape[1] >= _PF_MIN_FLOATS
+    pre = _PF_AHEAD if big else 0  # links hinted before the loop over a node's links
+    ahead = _PF_AHEAD if big else np.iinfo(np.int64).max // 2  # how far ahead in it (small: never)
+    pf_cols = min(X.shape[1], _PF_FLOATS)
     for e in range(n_eps):
         node = eps[e]
         if vis[node] == tag:
@@ -164,7 +211,12 @@ def _search_layer(q, X, L0, c0, U, cu, offs, eps, n_eps, ef, layer, metric, vis,
             break
         nc = _heap_pop(ck, cv, nc)
         row, cnt, ci = _links(L0, c0, U, cu, offs, c, layer)
-        for j in range(cnt[ci]):
+        m = cnt[ci]
+        for j in range(min(m, pre)):
+            _prefetch_vector(X, row[j], pf_cols)
+        for j in range(m):
+            if j + ahead < m:
+                _prefetch_vector(X, row[j + ahead], pf_cols)
             e = row[j]
             if vis[e] == tag:
                 continue
