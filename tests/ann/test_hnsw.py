@@ -141,7 +141,7 @@ def test_round_elements_link_to_each_other(sift5k, rng):
     X = sift5k["base"][:1500]
     twins = np.empty((2 * len(X), 128), np.float32)
     twins[0::2] = X
-    twins[1::2] = X + rng.normal(0, 1, X.shape).astype(np.float32)  # squared distance ~128, SIFT's nearest ~1e4
+    twins[1::2] = X + rng.normal(0, 1, X.shape).astype(np.float32)  # squared distance ~128; SIFT's nearest ~6e4
     idx = HNSWIndex(128, M=8, ef_construction=64, seed=5)
     idx.add(twins)
     first_round = int(H._MIN_ROUND / H._ROUND_FRACTION) + 2  # before this, one element at a time
