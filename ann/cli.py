@@ -297,7 +297,7 @@ def _peer_graph(name: str, X: np.ndarray, metric: str, M: int, efc: int, threads
 
 
 def cmd_bench(a: argparse.Namespace) -> int:
-    from ann.evaluate import CurvePoint, plot_recall_qps, recall_at_k, time_search
+    from ann.evaluate import CurvePoint, plot_recall_qps, recall_at_k, time_searches
     from ann.flat import FlatIndex
 
     name, X, Q, gt, metric = _bench_sets(a)
@@ -324,7 +324,7 @@ def cmd_bench(a: argparse.Namespace) -> int:
     efc = a.ef_construction or 200
     print(f"dataset {name}: base {X.shape}, queries {Q.shape}, metric {metric}, k={a.k}, threads={threads}"
           + (f", M={M}, ef_construction={efc}" if any(k in SWEEP_KINDS for k in kinds) else ""))
-    rows, points = [], []
+    runs, builds = {}, {}
     for kind in kinds:
         if kind in ours:  # load (or compile) its kernels outside the timing
             warm = ours[kind](dim=X.shape[1], metric=metric, **_graph_params(ours[kind], a))
@@ -345,12 +345,16 @@ def cmd_bench(a: argparse.Namespace) -> int:
 
             def run(param, pidx=pidx, s=s):
                 return s(pidx, Q, a.k) if param is None else s(pidx, Q, a.k, param)
-        build = time.perf_counter() - t0
+        builds[kind] = time.perf_counter() - t0
         for param in efs if kind in SWEEP_KINDS else [None]:
-            t = time_search(lambda: run(param), Q.shape[0], a.repeats)
-            rec = recall_at_k(np.asarray(t.result[1]), gt[:, : a.k], a.k)
-            rows.append((kind, param, build, t.qps, rec))
-            points.append(CurvePoint(kind, param, rec, t.qps))
+            runs[kind, param] = lambda run=run, param=param: run(param)
+    # every (kind, ef) timed side by side, round by round: a slow spell of a shared machine
+    # falls on all of them rather than on whichever ran through it
+    rows, points = [], []
+    for (kind, param), t in time_searches(runs, Q.shape[0], a.repeats).items():
+        rec = recall_at_k(np.asarray(t.result[1]), gt[:, : a.k], a.k)
+        rows.append((kind, param, builds[kind], t.qps, rec))
+        points.append(CurvePoint(kind, param, rec, t.qps))
     base_qps = rows[0][3]
     print(f"{'index':<13} {'ef':>5} {'build s':>9} {'QPS':>12} {'recall@' + str(a.k):>10} "
           f"{'QPS vs ' + rows[0][0]:>12}")

@@ -53,15 +53,39 @@ def time_search(search: Callable[[], Any], nq: int, repeats: int = 3, warmup: in
     ``clock=time.process_time`` counts the CPU seconds of the whole process instead of
     wall time: on a loaded machine that is the steadier measure of single-threaded work.
     """
-    result = None
-    for _ in range(warmup):
-        result = search()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = clock()
-        result = search()
-        best = min(best, clock() - t0)
-    return Timing(best, nq, result)
+    return time_searches({0: search}, nq, repeats, warmup, clock)[0]
+
+
+def time_searches(searches: dict[Any, Callable[[], Any]], nq: int, repeats: int = 3, warmup: int = 1,
+                  clock: Callable[[], float] = time.perf_counter) -> dict[Any, Timing]:
+    """Time several searches side by side (each a closure answering the same nq queries).
+
+    Each of ``repeats`` rounds times every search once, the order reversed every other
+    round, and each search keeps its best round. On a shared, noisy machine a slow spell
+    then falls on every search of a round rather than on whichever ran through it, so
+    their QPS ratios hold better than timing one search after another. With several
+    searches, each timed run follows an untimed run of the same search, so that it finds
+    its own data in the caches (not the previous search's), as when timed alone. Returns a
+    Timing per key, its ``result`` from the best round.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    keys = list(searches)
+    result: dict[Any, Any] = {}
+    for key in keys:
+        for _ in range(warmup):
+            result[key] = searches[key]()
+    best = dict.fromkeys(keys, float("inf"))
+    for r in range(repeats):
+        for key in keys if r % 2 == 0 else keys[::-1]:
+            if len(keys) > 1:
+                searches[key]()
+            t0 = clock()
+            out = searches[key]()
+            dt = clock() - t0
+            if dt < best[key]:
+                best[key], result[key] = dt, out
+    return {key: Timing(best[key], nq, result[key]) for key in keys}
 
 
 def qps_at_recall(points: Sequence[tuple[float, float]], target: float) -> float | None:

@@ -26,7 +26,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import ann  # noqa: E402
-from ann.evaluate import CurvePoint, plot_recall_qps, qps_at_recall, recall_at_k, time_search  # noqa: E402
+from ann.evaluate import CurvePoint, plot_recall_qps, qps_at_recall, recall_at_k, time_searches  # noqa: E402
 from ann.partitioned import PartitionedIndex, resident_memory  # noqa: E402
 
 NPROBES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
@@ -174,12 +174,16 @@ def main() -> None:
     for npb in NPROBES:
         if npb > nlist:
             break
-        ours.reads = "pread"
-        tp = time_search(lambda: ours.search(Q, a.k, nprobe=npb), len(Q), a.repeats, clock=clock)
-        ours.reads = "mmap"
-        tm = time_search(lambda: ours.search(Q, a.k, nprobe=npb), len(Q), a.repeats, clock=clock)
         ivf.nprobe = npb
-        tf = time_search(lambda: ivf.search(Q, a.k), len(Q), a.repeats, clock=clock)
+
+        def ours_with(reads, npb=npb):
+            def run():
+                ours.reads = reads
+                return ours.search(Q, a.k, nprobe=npb)
+            return run
+
+        tp, tm, tf = time_searches({"pread": ours_with("pread"), "mmap": ours_with("mmap"),
+                                    "faiss": lambda: ivf.search(Q, a.k)}, len(Q), a.repeats, clock=clock).values()
         assert np.array_equal(tp.result[1], tm.result[1])
         ro = recall_at_k(tp.result[1], gt[:, : a.k])
         rf = recall_at_k(tf.result[1], gt[:, : a.k])
