@@ -26,8 +26,9 @@ from numba.extending import intrinsic
 from native.kernels.distance import ip_dist, l2_sq
 
 # The layer search hints the CPU to load the vector of the link _PF_AHEAD places ahead
-# (its first _PF_FLOATS floats; the hardware prefetcher follows on), as hnswlib does, but
-# only when the vectors exceed _PF_MIN_FLOATS (8 MiB): in cache the hints cost 3-6%.
+# when that link is not yet visited (its first _PF_FLOATS floats; the hardware prefetcher
+# follows on), as hnswlib does, but only when the vectors exceed _PF_MIN_FLOATS (8 MiB):
+# in cache the hints cost 3-6%, and 20% in a filtered walk.
 _PF_AHEAD = 4
 _PF_FLOATS = 128
 _PF_MIN_FLOATS = 2 << 20
@@ -213,9 +214,10 @@ def _search_layer(q, X, L0, c0, U, cu, offs, eps, n_eps, ef, layer, metric, vis,
         row, cnt, ci = _links(L0, c0, U, cu, offs, c, layer)
         m = cnt[ci]
         for j in range(min(m, pre)):
-            _prefetch_vector(X, row[j], pf_cols)
+            if vis[row[j]] != tag:
+                _prefetch_vector(X, row[j], pf_cols)
         for j in range(m):
-            if j + ahead < m:
+            if j + ahead < m and vis[row[j + ahead]] != tag:
                 _prefetch_vector(X, row[j + ahead], pf_cols)
             e = row[j]
             if vis[e] == tag:
