@@ -171,7 +171,8 @@ def test_prefetch_hint_reads_any_row_layout(sift5k):
     X = sift5k["base"][:100]
     rows = np.array([3, 99, 0, 42])
     for A in (X, X[:, ::2], X[::3]):
-        assert touch(A, rows[rows < len(A)]) == pytest.approx(float(A[rows[rows < len(A)], 0].astype(np.float64).sum()))
+        r = rows[rows < len(A)]
+        assert touch(A, r) == pytest.approx(float(A[r, 0].astype(np.float64).sum()))
     if platform.machine() in ("x86_64", "AMD64"):
         assert "prefetch" in "".join(touch.inspect_asm().values())
 
