@@ -17,7 +17,7 @@ import numpy as np
 from native import container
 from native.container import CorruptFileError
 from native.device import as_numpy
-from native.distance import check_finite_rows, check_metric, check_real_dtype
+from native.distance import abs_max, check_finite_rows, check_metric, check_real_dtype
 
 FILE_KIND_PREFIX = "ann."
 _KINDS: dict[str, type["Index"]] = {}
@@ -51,11 +51,11 @@ def as_vectors(X: Any, dim: int, what: str = "vectors") -> np.ndarray:
         raise ValueError(f"{what} have dimension {A.shape[1]}, index has {dim}")
     with np.errstate(over="ignore"):  # a float64 beyond float32's range: named as infinity below
         A = np.ascontiguousarray(A, dtype=np.float32)
-    if A.size:  # min and max: two passes and no temporary as large as A (NaN propagates)
-        lo, hi = float(A.min()), float(A.max())
-        if not (np.isfinite(lo) and np.isfinite(hi)):
+    if A.size:
+        top = abs_max(A)  # one pass, no temporary; inf or NaN if a value is not finite
+        if not np.isfinite(top):
             check_finite_rows(A, what)  # raises, naming the first such row
-        if max(-lo, hi) > 1e18:
+        if top > 1e18:
             raise ValueError(f"{what} have components beyond 1e18; their squared distances overflow float32")
     return A
 

@@ -49,6 +49,14 @@ def check_real_dtype(A: Any, what: str) -> None:
         raise TypeError(f"{what} must have a real numeric dtype (float or int), got {dt}")
 
 
+def abs_max(A: np.ndarray) -> float:
+    """max |a| over a float32 numpy array, inf or NaN if it holds a value that is not finite.
+    One pass without temporaries for C-contiguous arrays (``native.kernels.distance.abs_max``)."""
+    if A.dtype == np.float32 and A.flags.c_contiguous:
+        return _cpu.abs_max(A)
+    return float(np.abs(A).max()) if A.size else 0.0
+
+
 def check_finite_rows(A: Any, what: str) -> None:
     """Raise ValueError naming the first row of a float32 matrix (numpy or torch, after its
     cast: a float64 beyond float32's range is infinite there) that holds NaN or infinity."""
@@ -61,8 +69,7 @@ def check_finite_rows(A: Any, what: str) -> None:
         if not bool(ok.all()):
             raise ValueError(f"{what} hold NaN or infinity (first in row {int(torch.argmin(ok.int()))})")
         return
-    lo, hi = float(A.min()), float(A.max())  # two passes, no temporary as large as A (NaN propagates)
-    if not (np.isfinite(lo) and np.isfinite(hi)):
+    if not np.isfinite(abs_max(A)):
         row = int(np.argmin(np.isfinite(A).all(axis=1)))
         raise ValueError(f"{what} hold NaN or infinity (first in row {row})")
 

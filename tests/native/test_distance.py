@@ -131,6 +131,36 @@ def test_non_finite_rows_named(sift5k):
     np.testing.assert_array_equal(knn(Q, X, 10)[1], knn(Q.astype(np.float32), X.astype(np.float32), 10)[1])
 
 
+def test_abs_max_one_pass_matches_numpy(mnist10k):
+    """native.distance.abs_max (the one-pass check behind every finite-value check) gives
+    numpy's max |a| on real data, serial and split over threads, and inf or NaN wherever a
+    value is not finite: first element, a chunk boundary, last element."""
+    import numba
+
+    from native.distance import abs_max
+
+    X = np.ascontiguousarray(mnist10k["base"], dtype=np.float32)
+    signed = X - np.float32(127.5)  # negative values too, largest magnitude -127.5
+    n = X.size
+    for threads in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
+        numba.set_num_threads(threads)
+        try:
+            for A in (X, signed, X[:3], np.float32([[-0.0, 1e-45, -3e38]])):
+                assert abs_max(A) == float(np.abs(A).max())
+            for pos in (0, (n + 1) // 2, (n + 1) // 2 - 1, n - 1):
+                for value, expect in ((np.nan, np.isnan), (np.inf, np.isinf), (-np.inf, np.isinf)):
+                    B = signed.copy()
+                    B.reshape(-1)[pos] = value
+                    assert expect(abs_max(B)), (threads, pos, value)
+                B = signed.copy()
+                B.reshape(-1)[pos] = -1e30
+                assert abs_max(B) == float(np.float32(1e30))
+        finally:
+            numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    assert abs_max(np.zeros((0, 4), np.float32)) == 0.0
+    assert abs_max(signed[:, ::2]) == float(np.abs(signed[:, ::2]).max())  # strided: numpy's way
+
+
 def test_non_real_dtypes_refused(sift5k):
     import torch
 
