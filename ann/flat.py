@@ -84,12 +84,13 @@ class FlatIndex(Index):
         sub = None
         if allowed is not None:
             sub = np.flatnonzero(allowed)
-            X, x_sq = np.ascontiguousarray(X[sub]), x_sq[sub]
             if sub.size == 0:
                 return (np.full((Q.shape[0], k), np.inf, np.float32), np.full((Q.shape[0], k), -1, np.int64))
-        if dev == _dev.CPU:
-            D, I = _dev.dispatch("knn", dev)(Q, X, k, self.metric, x_sq)
+        if dev == _dev.CPU:  # a filter's rows are read in place (small batches) or copied once
+            D, I = _dev.dispatch("knn", dev)(Q, X, k, self.metric, x_sq, rows=sub)
         else:
+            if sub is not None:
+                X, x_sq = np.ascontiguousarray(X[sub]), x_sq[sub]
             D, I = self._search_cuda(Q, k, X, x_sq, sub is not None)
         if sub is not None:
             I = np.where(I >= 0, sub[np.maximum(I, 0)], -1)

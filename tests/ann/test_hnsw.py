@@ -268,10 +268,59 @@ def test_filters_inside_search(sift_index, sift5k, rng, frac):
     mask[allowed] = True
     G = flat_truth(sift5k["base"], Q, 10, filter=mask)
     for f in (mask, allowed, lambda ids: mask[ids]):
-        D, I = sift_index.search(Q, 10, filter=f)
+        D, I = sift_index.search(Q, 10, filter=f, exact_below=0)  # the walk, whatever the filter
         assert np.isin(I[I >= 0], allowed).all()
         assert (I >= 0).all()  # selective filters still fill k results
         assert recall_at_k(I, G, 10) >= 0.9
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip", "cosine"])
+def test_selective_filter_scans_exactly(sift5k, rng, metric, monkeypatch):
+    """A filter passing few vectors is answered by an exact scan of just those (the walk
+    would visit most of the graph): the same ids and distances as FlatIndex under that
+    filter, one query or a batch (both scan kernels), removed elements never returned. The
+    rule 4 * sqrt(ef * n) decides; exact_below overrides it (0: always walk)."""
+    import ann.hnsw
+
+    X, Q = sift5k["base"][:3000] / 100, sift5k["query"][:40] / 100
+    ids = np.arange(3000, dtype=np.int64) * 3 + 7
+    idx = HNSWIndex(128, metric, M=8, ef_construction=64)
+    idx.add(X, ids=ids)
+    gone = ids[::50]
+    idx.remove(gone)
+    scans = []
+    scan = ann.hnsw.knn_cpu
+    monkeypatch.setattr(ann.hnsw, "knn_cpu", lambda *a, **kw: scans.append(kw["rows"].size) or scan(*a, **kw))
+    few = ids[rng.random(3000) < 0.05]  # about 150 ids, some removed
+    flat = ann.FlatIndex(128, metric)
+    keep = ~np.isin(ids, gone)
+    flat.add(X[keep], ids=ids[keep])
+    for nq in (1, 40):
+        Df, If = flat.search(Q[:nq], 10, filter=few)
+        D, I = idx.search(Q[:nq], 10, filter=few, ef=16)
+        assert np.array_equal(I, If)
+        np.testing.assert_allclose(D, Df, rtol=1e-5, atol=1e-5)
+        assert not np.isin(I, gone).any()
+    assert scans == [np.isin(few, ids[keep]).sum()] * 2
+    # the rule: 4 * sqrt(16 * 2940) = 867 vectors at ef 16; 1,000 at ef 16 walk, at ef 64 scan
+    some = ids[rng.permutation(3000)[:1000]]
+    live_some = np.isin(some, ids[keep]).sum()
+    assert 867 < live_some <= int(4 * np.sqrt(64 * keep.sum()))
+    idx.search(Q[:2], 10, filter=some, ef=16)
+    assert len(scans) == 2
+    idx.search(Q[:2], 10, filter=some, ef=64)
+    assert scans[-1] == live_some
+    idx.search(Q[:2], 10, filter=few, exact_below=0)
+    idx.search(Q[:2], 10, filter=some, ef=16, exact_below=live_some)
+    assert len(scans) == 4 and scans[-1] == live_some
+    # fewer allowed than k: padded, as the walk
+    four = few[np.isin(few, ids[keep])][:4]
+    D, I = idx.search(Q[:3], 10, filter=four)
+    assert (I[:, 4:] == -1).all() and np.isinf(D[:, 4:]).all() and np.isin(I[:, :4], four).all()
+    with pytest.raises(ValueError, match="exact_below"):
+        idx.search(Q[:1], 10, filter=few, exact_below=-1)
+    with pytest.raises(TypeError, match="exact_below"):
+        idx.search(Q[:1], 10, filter=few, exact_below=2.5)
 
 
 def test_remove_never_returns_removed(sift5k):
