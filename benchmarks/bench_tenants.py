@@ -199,7 +199,7 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--M", type=int, default=16)
     p.add_argument("--ef-construction", type=int, default=100)
-    p.add_argument("--budgets", type=int, nargs="*", default=[8, 16, 32, 64, 128, 256])
+    p.add_argument("--budgets", type=int, nargs="*", default=[8, 16, 32, 64, 128, 256, 512, 1024])
     p.add_argument("--efs", type=int, nargs="*", default=[10, 16, 32, 64, 128])
     p.add_argument("--nprobes", type=int, nargs="*", default=[8, 32, 64, 128, 256, 512, 1024])
     p.add_argument("--synthetic-n", type=int, default=200_000)
