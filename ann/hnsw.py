@@ -56,7 +56,9 @@ class HNSWIndex(Index):
 
     Removed elements stay in the graph (they are still traversed) but are never returned,
     as hnswlib's ``mark_deleted``. Filters are applied inside the beam search, so a
-    selective filter still yields ``k`` results when ``k`` allowed elements are reachable.
+    selective filter still yields ``k`` results when ``k`` allowed elements are reachable;
+    a filter that passes few elements (``search``'s ``exact_below``) is answered instead by
+    an exact scan of them, which is faster than a walk that must cross most of the graph.
 
     Building is sequential and deterministic: the same seed and the same ``add`` calls give
     the same graph. Searches run in parallel over queries.
