@@ -21,6 +21,7 @@ from native.kernels.distance import knn_cpu
 
 BLOCK = 4096
 _AUTO_HNSW = 16384  # navigator='auto': exact centroid scan up to this many lists
+_FILTER_ALL_LISTS = 2  # a filter whose vectors lie in at most this many x nprobe lists: scan them all
 _MAGIC = b"GKPOSTS\x00"
 _HEADER = struct.Struct("<8sIIQI")  # magic, version, dim, data bytes, crc32 of the data
 _VERSION = 1
@@ -87,6 +88,10 @@ class PartitionedIndex(Index):
     (``reads='pread'``: resident memory stays small), or each query scans the map
     directly (``reads='mmap'``: faster once the pages are resident; the OS decides how
     many stay). Inserts write through the map, whose pages are released afterwards.
+
+    A filter (``search(..., filter=)``) restricts probing to the lists holding an allowed
+    vector, nearest first; when they are at most ``2 * nprobe`` lists, all are scanned and
+    the result is exact.
 
     Inserts go to the lists chosen by the same rule; a list that outgrows its extent moves
     to a new one at the end, and a list longer than ``split_size`` is split in two with
@@ -167,6 +172,7 @@ class PartitionedIndex(Index):
         self._hot = (np.zeros(8, np.uint8), np.empty(0, np.int64))  # (buffer, offset by list)
         self._gpu_cache: Any = None
         self._crc: int | None = None
+        self._members: tuple[np.ndarray, np.ndarray] | None = None  # (node, list) of every entry
 
     # ----------------------------------------------------------------- sizes
     @property
@@ -348,6 +354,7 @@ class PartitionedIndex(Index):
         self._slot_of = None
         self._gpu_cache = None
         self._crc = None
+        self._members = None
         if self.nlist == 0:
             self._build(X)
         else:
@@ -439,10 +446,16 @@ class PartitionedIndex(Index):
         self._release()
 
     # ----------------------------------------------------------------- search
-    def _probe(self, Q: np.ndarray, nprobe: int, prune_eps: float | None, ef: int | None):
-        """(nq, p) int64 lists to scan per query, nearest first, -1 where pruned."""
+    def _probe(self, Q: np.ndarray, nprobe: int, prune_eps: float | None, ef: int | None,
+               among: np.ndarray | None = None):
+        """(nq, p) int64 lists to scan per query, nearest first, -1 where pruned; only
+        lists of ``among`` when given (their centroids scanned exactly)."""
         p = min(nprobe, self.nlist)
-        if self._nav is not None:
+        if among is not None:
+            p = min(p, among.size)
+            Dc, pos = knn_cpu(Q, self._C, p, "ip" if self._ip else "l2", rows=among)
+            Ic = among[pos]
+        elif self._nav is not None:
             Dc, Ic = self._nav.search(Q, k=p, ef=max(ef or 64, 3 * p))
         else:
             Dc, Ic = self._candidates(Q, p)
@@ -460,12 +473,25 @@ class PartitionedIndex(Index):
         prune = self.prune_eps if isinstance(prune_eps, str) else (
             None if prune_eps is None else _positive_float("prune_eps", prune_eps))
         Q = self._prepare(Q)
-        probes = self._probe(Q, nprobe, prune, ef)
         use_allowed = allowed is not None
         removed = self._ids.size != self._nn
         an = np.zeros(self._nn if use_allowed else 1, np.bool_)
+        among = None
         if use_allowed:
             an[np.flatnonzero(~self._dead[: self._nn])] = allowed
+            # probe only lists holding an allowed vector: with a selective filter most of
+            # the nearest lists hold none. When few lists hold one (_FILTER_ALL_LISTS *
+            # nprobe), all of them are scanned: exact, and cheap, since a scan skips the
+            # rows the filter drops before computing their distance.
+            among = self._lists_holding(an)
+            if among.size == 0:
+                nq = Q.shape[0]
+                return np.full((nq, k), np.inf, np.float32), np.full((nq, k), -1, np.int64)
+            if among.size <= _FILTER_ALL_LISTS * nprobe:
+                nprobe, prune = among.size, None
+            elif among.size == self.nlist or among.size > _AUTO_HNSW:
+                among = None
+        probes = self._probe(Q, nprobe, prune, ef, among)
         if device == "torch-cpu":  # the batched path on torch's CPU backend (tests)
             D, N = self._search_torch(Q, probes, k, an, use_allowed, "cpu")
         elif _dev.resolve_device(device) == _dev.CUDA:
@@ -680,22 +706,42 @@ class PartitionedIndex(Index):
         idx._crc = meta.get("posting_crc")
         return idx
 
-    def _check_nodes(self) -> None:
-        """Node numbers index the tombstones: check every one (read, not mapped, on disk)."""
+    def _list_nodes(self) -> list[np.ndarray]:
+        """Every list's node numbers, in list order (read, not mapped, on disk, so that
+        resident memory stays small)."""
+        out = []
         fd = os.open(self.path, os.O_RDONLY) if self.on_disk else -1
         try:
             for l in range(self.nlist):
                 ib = int(self._off[l]) + int(self._cap[l]) * self.dim * 4
                 m = int(self._len[l])
                 if self.on_disk:
-                    nodes = np.frombuffer(os.pread(fd, m * 8, BLOCK + ib), np.int64)
+                    out.append(np.frombuffer(os.pread(fd, m * 8, BLOCK + ib), np.int64))
                 else:
-                    nodes = self._buf[ib: ib + m * 8].view(np.int64)
-                if nodes.size and (nodes.min() < 0 or nodes.max() >= self._nn):
-                    raise ValueError(f"posting list {l} names nodes outside 0..{self._nn - 1}")
+                    out.append(self._buf[ib: ib + m * 8].view(np.int64).copy())
         finally:
             if fd >= 0:
                 os.close(fd)
+        return out
+
+    def _check_nodes(self) -> None:
+        """Node numbers index the tombstones: check every one."""
+        for l, nodes in enumerate(self._list_nodes()):
+            if nodes.size and (nodes.min() < 0 or nodes.max() >= self._nn):
+                raise ValueError(f"posting list {l} names nodes outside 0..{self._nn - 1}")
+
+    def _lists_holding(self, ok: np.ndarray) -> np.ndarray:
+        """Lists that hold at least one node where ``ok`` (by node) is True. The list of
+        every entry is kept until the next add (inserts and splits move entries)."""
+        if self._members is None:
+            per = self._list_nodes()
+            nodes = np.concatenate(per) if per else np.empty(0, np.int64)
+            lists = np.repeat(np.arange(len(per), dtype=np.int64), [a.size for a in per])
+            self._members = (nodes, lists)
+        nodes, lists = self._members
+        has = np.zeros(self.nlist, np.bool_)
+        has[lists[ok[nodes]]] = True
+        return np.flatnonzero(has)
 
     def _open_file(self, nbytes: int, crc: int) -> None:
         """Map the posting file after checking its header, length and checksum."""

@@ -185,6 +185,58 @@ def test_removed_ids_are_never_returned(sift, tmp_path):
             idx.remove(gone[:1])
 
 
+def test_filters_probe_only_lists_holding_allowed_vectors(pair, sift, monkeypatch):
+    """A filter restricts probing to the lists that hold an allowed vector, nearest first;
+    when those are at most 2 * nprobe lists all are scanned, which is exact (FlatIndex under
+    the same filter), in RAM and on disk, with removed vectors, and after inserts move
+    entries (the list of each entry is read again)."""
+    import ann.partitioned as P
+
+    X, Q = sift
+    rng = np.random.default_rng(3)
+    probed = []
+    probe = P.PartitionedIndex._probe
+    monkeypatch.setattr(P.PartitionedIndex, "_probe",
+                        lambda self, *a, **kw: probed.append(probe(self, *a, **kw)) or probed[-1])
+    flat = ann.FlatIndex(128)
+    flat.add(X)
+    for idx in pair:
+        holding = {}  # node -> lists, from the posting lists themselves
+        for l in range(idx.nlist):
+            for node in idx._rows(l)[1]:
+                holding.setdefault(int(node), set()).add(l)
+        few = rng.choice(X.shape[0], 12, replace=False)
+        lists = set().union(*(holding[int(i)] for i in few))
+        assert len(lists) <= 2 * 8
+        D, I = idx.search(Q, 10, nprobe=8, filter=few)
+        Df, If = flat.search(Q, 10, filter=few)
+        assert np.array_equal(I, If)
+        np.testing.assert_allclose(D, Df, rtol=1e-4, atol=1e-3)
+        assert set(np.unique(probed[-1])) == lists  # every list holding one, no other
+        # many allowed vectors: nprobe lists, each holding one of them
+        some = np.flatnonzero(rng.random(X.shape[0]) < 0.02)
+        some_lists = set().union(*(holding[int(i)] for i in some))
+        assert 2 * 4 < len(some_lists) < idx.nlist
+        _, I = idx.search(Q, 10, nprobe=4, filter=some)
+        assert probed[-1].shape[1] == 4 and set(np.unique(probed[-1])) <= some_lists
+        assert np.isin(I[I >= 0], some).all()
+        _, Ig = flat.search(Q, 10, filter=some)
+        with monkeypatch.context() as m:  # as before: the nearest lists, whatever they hold
+            m.setattr(P.PartitionedIndex, "_lists_holding", lambda self, ok: np.arange(self.nlist))
+            _, Iu = idx.search(Q, 10, nprobe=4, filter=some)
+        assert recall_at_k(I, Ig) > 1.3 * recall_at_k(Iu, Ig)  # 0.305 against 0.205 on sift5k (RAM)
+    # after removal and inserts: new vectors found under a filter naming only them
+    ram = PartitionedIndex(128, list_size=40, replicas=2)
+    ram.add(X[:3000])
+    ram.remove(np.arange(0, 3000, 7))
+    assert ram.search(Q[:3], 10, filter=np.arange(0, 3000, 7))[1].max() == -1  # all removed
+    ram.add(X[3000:], ids=np.arange(3000, X.shape[0]))
+    new = np.arange(3000, X.shape[0], 50)
+    flat2 = ann.FlatIndex(128)
+    flat2.add(X[new], ids=new)
+    assert np.array_equal(ram.search(Q, 10, nprobe=16, filter=new)[1], flat2.search(Q, 10)[1])
+
+
 def test_inserts_append_split_and_keep_recall(sift, tmp_path):
     X, Q = sift[0][:3200], sift[1][:100]
     ram = PartitionedIndex(128, list_size=30, split_size=60, navigator="hnsw")
