@@ -24,11 +24,13 @@ _ROUND_FRACTION = 0.02
 _ROUND_PEERS = 4
 _MIN_ROUND = 16  # smaller rounds are inserted one element at a time
 _GPU_MIN_BATCH = 1000  # device='auto' searches batches this large on the GPU
-# A filter passing at most _EXACT_FACTOR * sqrt(ef * n) vectors is answered by scanning them:
-# a filtered walk visits about ef * n / m nodes for m allowed, the scan m. The factor is the
-# lowest break-even measured (mnist10k at ef 64, one query at a time); elsewhere the scan
-# stayed faster up to 5-20x sqrt(ef * n) (sift5k, a 100k x 64 Gaussian mixture).
-_EXACT_FACTOR = 4.0
+# A filter passing at most sqrt(_EXACT_K * ef * n / dim) of n vectors is answered by scanning
+# them. For m allowed, a filtered walk visits about ef * n / m nodes at a cost per visit that
+# barely grows with dim (random reads, link lists), and the scan costs m * dim: they meet
+# near m^2 = K' * ef * n / dim. Measured break-evens (one query, and batches of 200) gave
+# K' of 20,000 to 60,000 on mnist10k (784-d), sift5k (128-d) and a 100k x 64 Gaussian
+# mixture; K = 5,000 keeps the scan at or under half that m, where it was faster everywhere.
+_EXACT_K = 5000.0
 
 
 def _positive_int(name: str, v: Any, low: int = 1) -> int:
@@ -296,8 +298,9 @@ class HNSWIndex(Index):
                 batches of 1,000+ queries when one is present, else the CPU.
             exact_below: on the CPU, a filter passing at most this many vectors is answered
                 exactly by scanning just those (a walk through a graph where few nodes
-                pass visits most of it). Default: ``4 * sqrt(ef * n)`` for n live vectors
-                (about 1,500 of mnist10k's 9,000 at ef 16, 10,000 of 100k at ef 64); 0: always walk.
+                pass visits most of it). Default: ``sqrt(5000 * ef * n / dim)`` for n live
+                vectors (960 of mnist10k's 9,000 at ef 16; 22,000 of 100k 64-d vectors at
+                ef 64); 0: always walk.
         """
         return super().search(Q, k, filter=filter, ef=ef, device=device, exact_below=exact_below)
 
@@ -317,7 +320,7 @@ class HNSWIndex(Index):
         else:
             rows = live[allowed]
             if exact_below is None:
-                exact_below = int(_EXACT_FACTOR * np.sqrt(ef * live.size))
+                exact_below = int(np.sqrt(_EXACT_K * ef * live.size / self.dim))
             if 0 < rows.size <= exact_below and self._pick_device(device, nq) == "cpu":
                 D, pos = knn_cpu(np.ascontiguousarray(Q), self._X, k, self.metric, rows=rows)
                 return D, np.where(pos >= 0, slot_of[rows[np.maximum(pos, 0)]], -1)

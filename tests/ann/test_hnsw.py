@@ -279,7 +279,7 @@ def test_selective_filter_scans_exactly(sift5k, rng, metric, monkeypatch):
     """A filter passing few vectors is answered by an exact scan of just those (the walk
     would visit most of the graph): the same ids and distances as FlatIndex under that
     filter, one query or a batch (both scan kernels), removed elements never returned. The
-    rule 4 * sqrt(ef * n) decides; exact_below overrides it (0: always walk)."""
+    rule sqrt(5000 * ef * n / dim) decides; exact_below overrides it (0: always walk)."""
     import ann.hnsw
 
     X, Q = sift5k["base"][:3000] / 100, sift5k["query"][:40] / 100
@@ -302,10 +302,11 @@ def test_selective_filter_scans_exactly(sift5k, rng, metric, monkeypatch):
         np.testing.assert_allclose(D, Df, rtol=1e-5, atol=1e-5)
         assert not np.isin(I, gone).any()
     assert scans == [np.isin(few, ids[keep]).sum()] * 2
-    # the rule: 4 * sqrt(16 * 2940) = 867 vectors at ef 16; 1,000 at ef 16 walk, at ef 64 scan
-    some = ids[rng.permutation(3000)[:1000]]
+    # the rule: sqrt(5000 * 16 * 2940 / 128) = 1,355 vectors at ef 16 and 2,711 at ef 64;
+    # 2,000 at ef 16 walk, at ef 64 scan
+    some = ids[rng.permutation(3000)[:2000]]
     live_some = np.isin(some, ids[keep]).sum()
-    assert 867 < live_some <= int(4 * np.sqrt(64 * keep.sum()))
+    assert keep.sum() == 2940 and 1355 < live_some <= 2711
     idx.search(Q[:2], 10, filter=some, ef=16)
     assert len(scans) == 2
     idx.search(Q[:2], 10, filter=some, ef=64)
