@@ -36,21 +36,25 @@ def as_vectors(X: Any, dim: int, what: str = "vectors") -> np.ndarray:
         TypeError: non-numeric dtype (complex, bool, strings, objects).
         ValueError: wrong number of dimensions, wrong dimension, NaN or infinity.
     """
-    A = as_numpy(X) if not isinstance(X, np.ndarray) else X
-    if not isinstance(A, np.ndarray):
-        try:
-            A = np.asarray(A)
-        except (ValueError, TypeError) as e:
-            raise TypeError(f"{what} must be a numeric array: {e}") from None
-    check_real_dtype(A, what)
-    if A.ndim == 1 and A.shape[0] == dim:
-        A = A[None, :]
-    if A.ndim != 2:
-        raise ValueError(f"{what} must be a 2-D array (n, {dim}), got shape {A.shape}")
-    if A.shape[1] != dim:
-        raise ValueError(f"{what} have dimension {A.shape[1]}, index has {dim}")
-    with np.errstate(over="ignore"):  # a float64 beyond float32's range: named as infinity below
-        A = np.ascontiguousarray(A, dtype=np.float32)
+    if (type(X) is np.ndarray and X.dtype == np.float32 and X.shape[-1] == dim and X.ndim <= 2
+            and X.flags.c_contiguous):
+        A = X if X.ndim == 2 else X[None, :]  # the common case, short for one-query searches
+    else:
+        A = as_numpy(X) if not isinstance(X, np.ndarray) else X
+        if not isinstance(A, np.ndarray):
+            try:
+                A = np.asarray(A)
+            except (ValueError, TypeError) as e:
+                raise TypeError(f"{what} must be a numeric array: {e}") from None
+        check_real_dtype(A, what)
+        if A.ndim == 1 and A.shape[0] == dim:
+            A = A[None, :]
+        if A.ndim != 2:
+            raise ValueError(f"{what} must be a 2-D array (n, {dim}), got shape {A.shape}")
+        if A.shape[1] != dim:
+            raise ValueError(f"{what} have dimension {A.shape[1]}, index has {dim}")
+        with np.errstate(over="ignore"):  # a float64 beyond float32's range: named as infinity below
+            A = np.ascontiguousarray(A, dtype=np.float32)
     if A.size:
         top = abs_max(A)  # one pass, no temporary; inf or NaN if a value is not finite
         if not np.isfinite(top):
@@ -211,7 +215,8 @@ class Index:
             raise ValueError("the index is empty: add vectors before searching")
         allowed = None if filter is None else self._allowed_slots(filter)
         D, slots = self._search(Q, k, allowed, **kwargs)
-        I = np.where(slots >= 0, self._ids[np.maximum(slots, 0)], -1)
+        I = self._ids[slots]  # slot -1 reads the last id: reset below
+        I[slots < 0] = -1
         return D, I
 
     def remove(self, ids: Any) -> int:

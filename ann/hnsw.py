@@ -254,15 +254,16 @@ class HNSWIndex(Index):
     def _arrays(self):
         return (self._X, self._levels, self._L0, self._c0, self._U, self._cu, self._offs)
 
-    def _take_visited(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per-chunk visited sets sized for the current capacity, from a pool (thread-safe)."""
-        nchunks = 4 * numba.get_num_threads()
+    def _take_visited(self, need: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Per-chunk visited sets sized for the current capacity, from a pool (thread-safe):
+        ``need`` chunks at least (default: 4 per thread, which is what a new set holds)."""
         cap = self._X.shape[0]
         with self._pool_lock:
             while self._pool:
                 vis, tags = self._pool.pop()
-                if vis.shape[0] >= nchunks and vis.shape[1] >= cap:
+                if vis.shape[1] >= cap and vis.shape[0] >= (need or 4 * numba.get_num_threads()):
                     return vis, tags
+        nchunks = max(need or 1, 4 * numba.get_num_threads())
         return np.zeros((nchunks, cap), np.uint32), np.zeros(nchunks, np.uint32)
 
     def _give_visited(self, vis: np.ndarray, tags: np.ndarray) -> None:
@@ -317,6 +318,7 @@ class HNSWIndex(Index):
         live, live_mask, slot_of = self._node_maps()
         if allowed is None:
             mask = live_mask  # read only in the kernels
+            anything = live.size > 0
         else:
             rows = live[allowed]
             if exact_below is None:
@@ -326,19 +328,22 @@ class HNSWIndex(Index):
                 return D, np.where(pos >= 0, slot_of[rows[np.maximum(pos, 0)]], -1)
             mask = np.zeros(self._n, np.bool_)
             mask[rows] = True
-        if not mask.any() or nq == 0:
+            anything = rows.size > 0
+        if not anything or nq == 0:
             return np.full((nq, k), np.inf, np.float32), np.full((nq, k), -1, np.int64)
         if self._pick_device(device, nq) == "cuda":
             D, nodes = self._search_cuda(Q, k, ef, mask, use_mask=allowed is not None or live.size < self._n)
             return D, np.where(nodes >= 0, slot_of[np.maximum(nodes, 0)], -1)
-        vis, tags = self._take_visited()
+        vis, tags = self._take_visited(1 if nq == 1 else None)
         try:
             nchunks = max(1, min(nq, vis.shape[0]))
-            D, nodes = _k.search_batch(np.ascontiguousarray(Q), self._X, self._L0, self._c0, self._U,
+            D, nodes = (_k.search_one if nq == 1 else _k.search_batch)(np.ascontiguousarray(Q), self._X, self._L0, self._c0, self._U,
                                        self._cu, self._offs, self._ep, k, ef, self._metric_flag, mask,
                                        vis[:nchunks], tags[:nchunks])
         finally:
             self._give_visited(vis, tags)
+        if live.size == self._n:  # nothing removed: slot = node
+            return D, nodes
         return D, np.where(nodes >= 0, slot_of[np.maximum(nodes, 0)], -1)
 
     def _pick_device(self, device: str | None, nq: int) -> str:

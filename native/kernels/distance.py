@@ -207,6 +207,15 @@ def _abs_bits_max_serial(u):
     return m
 
 
+@njit(cache=True, nogil=True)
+def _abs_max_small(A):
+    """max |a| of a small C-contiguous float32 array (any shape) as a float: the int32 view,
+    the scan and the bits' cast in one call."""
+    out = np.empty(1, dtype=np.int32)
+    out[0] = _abs_bits_max_serial(A.reshape(A.size).view(np.int32))
+    return out.view(np.float32)[0]
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def abs_bits_max(u, nchunks):
     """Largest ``bits & 0x7FFFFFFF`` over the int32 view ``u`` of float32 values, in one pass.
@@ -231,9 +240,10 @@ def abs_max(A: np.ndarray) -> float:
     not finite (NaN wins over infinity). 0.0 for an empty array."""
     if A.size == 0:
         return 0.0
+    if A.size < 1 << 17:  # small arrays (queries): one serial call
+        return float(_abs_max_small(A))
     u = A.reshape(-1).view(np.int32)
-    # 256 KiB a thread at least; small arrays (queries) skip the thread-count lookup too
-    nchunks = 1 if u.shape[0] < 1 << 17 else min(numba.get_num_threads(), u.shape[0] >> 16)
+    nchunks = min(numba.get_num_threads(), u.shape[0] >> 16)  # 256 KiB a thread at least
     m = abs_bits_max(u, nchunks) if nchunks > 1 else _abs_bits_max_serial(u)
     return float(np.int32(m).view(np.float32))
 

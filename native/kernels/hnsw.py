@@ -625,6 +625,28 @@ def repair_links(dead, X, levels, L0, c0, U, cu, offs, n, M, M0, metric, keep_pr
 
 
 # --------------------------------------------------------------------------- K-NN-SEARCH (Alg. 5)
+@njit(cache=True, nogil=True)
+def _search_queries(Q, q0, q1, X, L0, c0, U, cu, offs, ep, k, ef, metric, mask, vis, tag, D, I):
+    """Queries q0..q1 of Q into rows of (D, I), with one visited set; returns its tag."""
+    n = mask.shape[0]
+    ck, cv, rk, rv, wd, wi, eps = _search_buffers(n, ef)
+    for qi in range(q0, q1):
+        q = Q[qi]
+        cur = np.int32(ep[0])
+        curd = _dist(q, X[cur], metric)
+        for layer in range(ep[1], 0, -1):
+            cur, curd = _greedy(q, X, L0, c0, U, cu, offs, cur, curd, layer, metric)
+        eps[0] = cur
+        tag = _next_tag(vis, tag)
+        nr = _search_layer(q, X, L0, c0, U, cu, offs, eps, 1, ef, 0, metric, vis, tag,
+                           ck, cv, rk, rv, True, mask)
+        nw = _drain_sorted(rk, rv, nr, wd, wi)
+        for j in range(min(k, nw)):
+            D[qi, j] = wd[j]
+            I[qi, j] = wi[j]
+    return tag
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def search_batch(Q, X, L0, c0, U, cu, offs, ep, k, ef, metric, mask, vis, tags):
     """k nearest ``mask``-ed nodes of each query (Alg. 5); parallel over query chunks.
@@ -636,7 +658,6 @@ def search_batch(Q, X, L0, c0, U, cu, offs, ep, k, ef, metric, mask, vis, tags):
     nodes), padded with inf / -1.
     """
     nq = Q.shape[0]
-    n = mask.shape[0]
     nchunks = vis.shape[0]
     D = np.full((nq, k), np.inf, dtype=np.float32)
     I = np.full((nq, k), -1, dtype=np.int64)
@@ -644,23 +665,17 @@ def search_batch(Q, X, L0, c0, U, cu, offs, ep, k, ef, metric, mask, vis, tags):
     for c in prange(nchunks):
         q0 = c * step
         q1 = min(nq, q0 + step)
-        if q0 >= q1:
-            continue
-        tag = tags[c]
-        ck, cv, rk, rv, wd, wi, eps = _search_buffers(n, ef)
-        for qi in range(q0, q1):
-            q = Q[qi]
-            cur = np.int32(ep[0])
-            curd = _dist(q, X[cur], metric)
-            for layer in range(ep[1], 0, -1):
-                cur, curd = _greedy(q, X, L0, c0, U, cu, offs, cur, curd, layer, metric)
-            eps[0] = cur
-            tag = _next_tag(vis[c], tag)
-            nr = _search_layer(q, X, L0, c0, U, cu, offs, eps, 1, ef, 0, metric, vis[c], tag,
-                               ck, cv, rk, rv, True, mask)
-            nw = _drain_sorted(rk, rv, nr, wd, wi)
-            for j in range(min(k, nw)):
-                D[qi, j] = wd[j]
-                I[qi, j] = wi[j]
-        tags[c] = tag
+        if q0 < q1:
+            tags[c] = _search_queries(Q, q0, q1, X, L0, c0, U, cu, offs, ep, k, ef, metric, mask,
+                                      vis[c], tags[c], D, I)
+    return D, I
+
+
+@njit(cache=True, nogil=True)
+def search_one(Q, X, L0, c0, U, cu, offs, ep, k, ef, metric, mask, vis, tags):
+    """``search_batch`` for one query, without starting the thread pool (one-query calls)."""
+    D = np.full((Q.shape[0], k), np.inf, dtype=np.float32)
+    I = np.full((Q.shape[0], k), -1, dtype=np.int64)
+    tags[0] = _search_queries(Q, 0, Q.shape[0], X, L0, c0, U, cu, offs, ep, k, ef, metric, mask,
+                              vis[0], tags[0], D, I)
     return D, I

@@ -260,6 +260,24 @@ def test_concurrent_searches_are_safe(sift_index, sift5k):
         assert np.array_equal(I, ref[1][s : s + 125]) and np.array_equal(D, ref[0][s : s + 125])
 
 
+def test_one_query_calls_match_the_batch(sift5k):
+    """One-query calls (their own kernel, no thread pool) give the batch's rows exactly,
+    for a (1, d) or a (d,) query, before and after a removal (slot != node)."""
+    X, Q = sift5k["base"][:2000], sift5k["query"][:30]
+    idx = HNSWIndex(128, M=8, ef_construction=64)
+    idx.add(X, ids=np.arange(2000) + 100)
+    for removed in (False, True):
+        if removed:
+            idx.remove(np.arange(100, 2100, 9))
+        D, I = idx.search(Q, 10, ef=24)
+        for i in range(Q.shape[0]):
+            for q in (Q[i:i + 1], Q[i]):
+                d1, i1 = idx.search(q, 10, ef=24)
+                assert np.array_equal(i1[0], I[i]) and np.array_equal(d1[0], D[i])
+        if removed:
+            assert not np.isin(I, np.arange(100, 2100, 9)).any()
+
+
 @pytest.mark.parametrize("frac", [0.01, 0.1, 0.5])
 def test_filters_inside_search(sift_index, sift5k, rng, frac):
     Q = sift5k["query"][:100]

@@ -157,6 +157,11 @@ def test_abs_max_one_pass_matches_numpy(mnist10k):
                 assert abs_max(B) == float(np.float32(1e30))
         finally:
             numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    for pos in (0, 400, 2 * 784 - 1):  # small arrays (one serial call): queries
+        for value, expect in ((np.nan, np.isnan), (-np.inf, np.isinf)):
+            B = signed[:2].copy()
+            B.reshape(-1)[pos] = value
+            assert expect(abs_max(B)) and expect(abs_max(B[1 if pos >= 784 else 0]))
     assert abs_max(np.zeros((0, 4), np.float32)) == 0.0
     assert abs_max(signed[:, ::2]) == float(np.abs(signed[:, ::2]).max())  # strided: numpy's way
 
