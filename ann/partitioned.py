@@ -90,8 +90,8 @@ class PartitionedIndex(Index):
     many stay). Inserts write through the map, whose pages are released afterwards.
 
     A filter (``search(..., filter=)``) restricts probing to the lists holding an allowed
-    vector, nearest first; when they are at most ``2 * nprobe`` lists, all are scanned and
-    the result is exact.
+    vector, nearest first; when at most ``2 * nprobe`` lists hold every allowed vector
+    between them (one list per vector), those are all scanned and the result is exact.
 
     Inserts go to the lists chosen by the same rule; a list that outgrows its extent moves
     to a new one at the end, and a list longer than ``split_size`` is split in two with
@@ -172,7 +172,7 @@ class PartitionedIndex(Index):
         self._hot = (np.zeros(8, np.uint8), np.empty(0, np.int64))  # (buffer, offset by list)
         self._gpu_cache: Any = None
         self._crc: int | None = None
-        self._members: tuple[np.ndarray, np.ndarray] | None = None  # (node, list) of every entry
+        self._members: tuple | None = None  # (node, list) of every entry, first list by node
 
     # ----------------------------------------------------------------- sizes
     @property
@@ -480,15 +480,15 @@ class PartitionedIndex(Index):
         if use_allowed:
             an[np.flatnonzero(~self._dead[: self._nn])] = allowed
             # probe only lists holding an allowed vector: with a selective filter most of
-            # the nearest lists hold none. When few lists hold one (_FILTER_ALL_LISTS *
-            # nprobe), all of them are scanned: exact, and cheap, since a scan skips the
-            # rows the filter drops before computing their distance.
-            among = self._lists_holding(an)
+            # the nearest lists hold none. When few lists (_FILTER_ALL_LISTS * nprobe) hold
+            # every allowed vector between them, those are all scanned: exact, and cheap,
+            # since a scan skips the rows the filter drops before computing their distance.
+            among, cover = self._lists_holding(an)
             if among.size == 0:
                 nq = Q.shape[0]
                 return np.full((nq, k), np.inf, np.float32), np.full((nq, k), -1, np.int64)
-            if among.size <= _FILTER_ALL_LISTS * nprobe:
-                nprobe, prune = among.size, None
+            if cover.size <= _FILTER_ALL_LISTS * nprobe:
+                among, nprobe, prune = cover, cover.size, None
             elif among.size == self.nlist or among.size > _AUTO_HNSW:
                 among = None
         probes = self._probe(Q, nprobe, prune, ef, among)
@@ -730,18 +730,23 @@ class PartitionedIndex(Index):
             if nodes.size and (nodes.min() < 0 or nodes.max() >= self._nn):
                 raise ValueError(f"posting list {l} names nodes outside 0..{self._nn - 1}")
 
-    def _lists_holding(self, ok: np.ndarray) -> np.ndarray:
-        """Lists that hold at least one node where ``ok`` (by node) is True. The list of
-        every entry is kept until the next add (inserts and splits move entries)."""
+    def _lists_holding(self, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Lists that hold at least one node where ``ok`` (by node) is True, and a cover:
+        one list per such node (its first), which holds them all. The list of every entry
+        is kept until the next add (inserts and splits move entries)."""
         if self._members is None:
             per = self._list_nodes()
             nodes = np.concatenate(per) if per else np.empty(0, np.int64)
             lists = np.repeat(np.arange(len(per), dtype=np.int64), [a.size for a in per])
-            self._members = (nodes, lists)
-        nodes, lists = self._members
+            first = np.full(self._nn, -1, np.int64)
+            first[nodes[::-1]] = lists[::-1]  # the last write wins: each node's first list
+            self._members = (nodes, lists, first)
+        nodes, lists, first = self._members
         has = np.zeros(self.nlist, np.bool_)
         has[lists[ok[nodes]]] = True
-        return np.flatnonzero(has)
+        cover = np.zeros(self.nlist, np.bool_)
+        cover[first[ok & (first >= 0)]] = True
+        return np.flatnonzero(has), np.flatnonzero(cover)
 
     def _open_file(self, nbytes: int, crc: int) -> None:
         """Map the posting file after checking its header, length and checksum."""
