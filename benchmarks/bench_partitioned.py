@@ -3,8 +3,9 @@
 Same data, same number of lists, same training sample and iterations, same thread count,
 one process. Ours keeps its posting lists on disk (a memory-mapped file) and only the
 centroids, navigator, tables and ids in RAM. Prints the posting-length distribution,
-build time, recall@10 and QPS per nprobe, QPS at equal recall as a ratio to faiss, and
-the resident memory of a fresh process that loads the index and answers the queries.
+build time, recall@10 and QPS per nprobe, QPS at equal recall as a ratio to faiss,
+filtered search beside faiss's IDSelector (``--filters``), and the resident memory of a
+fresh process that loads the index and answers the queries.
 
     python benchmarks/bench_partitioned.py --dataset mnist10k --threads 2
     python benchmarks/bench_partitioned.py --dataset synthetic1m --nlist 4096 --threads 2
@@ -98,6 +99,37 @@ def rss_child(a) -> None:
                       "disk_bytes": idx.disk_bytes()}))
 
 
+def filtered(a, ours, ivf, X, Q, clock) -> None:
+    """Filtered search: a random allow-list of a fraction of the ids, the same for every
+    query. Ours probes the nearest lists holding an allowed vector (all of them when they
+    cover it with at most 2 * nprobe lists: exact); faiss's IDSelector skips disallowed
+    vectors inside the nearest nprobe lists. Recall against the exact filtered top-k."""
+    import faiss
+
+    rng = np.random.default_rng(0)
+    n = X.shape[0]
+    flat = ann.FlatIndex(X.shape[1])
+    flat.add(X)
+    print(f"\nfiltered search (random allow-list, one per run; ours reads='pread')")
+    print(f"{'allowed':>9} {'nprobe':>6} | {'ours recall':>11} {'QPS':>9} | {'faiss recall':>12} {'QPS':>9} "
+          f"| {'QPS ours/faiss':>14}")
+    for frac in a.filters:
+        allowed = np.flatnonzero(rng.random(n) < frac)
+        mask = np.zeros(n, bool)
+        mask[allowed] = True
+        truth = flat.search(Q, a.k, filter=mask)[1]
+        sel = faiss.IDSelectorBatch(allowed.astype(np.int64))
+        for npb in (8, 32):
+            params = faiss.SearchParametersIVF(sel=sel, nprobe=min(npb, ivf.nlist))
+            to, tf = time_searches({"ours": lambda: ours.search(Q, a.k, nprobe=npb, filter=mask),
+                                    "faiss": lambda: ivf.search(Q, a.k, params=params)},
+                                   len(Q), a.repeats, clock=clock).values()
+            ro = recall_at_k(to.result[1], truth)
+            rf = recall_at_k(tf.result[1], truth)
+            print(f"{allowed.size:>9} {npb:>6} | {ro:>11.4f} {to.qps:>9,.0f} | {rf:>12.4f} {tf.qps:>9,.0f} "
+                  f"| {to.qps / tf.qps:>14.2f}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="mnist10k", help="mnist10k, sift5k, synthetic100k, synthetic1m")
@@ -114,6 +146,8 @@ def main() -> None:
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--workdir", default="/tmp/bench_partitioned")
     p.add_argument("--plot", default=None)
+    p.add_argument("--filters", type=float, nargs="*", default=[0.003, 0.01, 0.05, 0.2],
+                   help="allowed fractions for the filtered-search table (none: skip it)")
     p.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--queries", default=None, help=argparse.SUPPRESS)
     p.add_argument("--nprobe", type=int, default=16, help=argparse.SUPPRESS)
@@ -202,6 +236,9 @@ def main() -> None:
         r1 = f"{qp / qf:>11.2f}" if qp and qf else f"{'-':>11}"
         r2 = f"{qm / qf:>10.2f}" if qm and qf else f"{'-':>10}"
         print(f"{tgt:>9.2f} | {fmt(qp)} | {fmt(qm)} | {fmt(qf)} | {r1} | {r2}")
+
+    if a.filters:
+        filtered(a, ours, ivf, X, Q, clock)
 
     # memory: a fresh process loads the index and answers the queries at the nprobe that
     # first reaches recall 0.90
