@@ -36,7 +36,7 @@ def as_vectors(X: Any, dim: int, what: str = "vectors") -> np.ndarray:
         TypeError: non-numeric dtype (complex, bool, strings, objects).
         ValueError: wrong number of dimensions, wrong dimension, NaN or infinity.
     """
-    if (type(X) is np.ndarray and X.dtype == np.float32 and X.shape[-1] == dim and X.ndim <= 2
+    if (type(X) is np.ndarray and X.dtype == np.float32 and 1 <= X.ndim <= 2 and X.shape[-1] == dim
             and X.flags.c_contiguous):
         A = X if X.ndim == 2 else X[None, :]  # the common case, short for one-query searches
     else:

@@ -122,6 +122,18 @@ def test_validation(rng):
         ann.FlatIndex(0)
     with pytest.raises(ValueError, match="unknown metric"):
         ann.FlatIndex(8, "hamming")
+    # float32 input takes a shorter path: the same checks
+    q32 = rng.random((2, 8)).astype(np.float32)
+    for bad, err, msg in [(np.float32(np.nan) * q32, ValueError, r"NaN or infinity \(first in row 0\)"),
+                          (np.array(3.0, np.float32), ValueError, "2-D"),
+                          (np.ones((2, 2, 8), np.float32), ValueError, "2-D"),
+                          (np.ones((2, 7), np.float32), ValueError, "dimension 7, index has 8"),
+                          (np.full(8, 2e18, np.float32), ValueError, "beyond 1e18")]:
+        with pytest.raises(err, match=msg):
+            idx.search(bad, 1)
+    D, I = idx.search(q32, 3)
+    for q in (q32[1], np.asfortranarray(np.repeat(q32, 2, axis=0))[2:3]):  # (d,), not C-contiguous
+        assert np.array_equal(idx.search(q, 3)[1][0], I[1])
     assert idx.ntotal == 10  # failed adds changed nothing
 
 
