@@ -21,7 +21,7 @@ from native.kernels.distance import knn_cpu
 
 BLOCK = 4096
 _AUTO_HNSW = 16384  # navigator='auto': exact centroid scan up to this many lists
-_FILTER_ALL_LISTS = 2  # a filter whose vectors lie in at most this many x nprobe lists: scan them all
+_FILTER_ALL_LISTS = 2  # a filter covered by at most this many x nprobe lists: scan all of those
 _MAGIC = b"GKPOSTS\x00"
 _HEADER = struct.Struct("<8sIIQI")  # magic, version, dim, data bytes, crc32 of the data
 _VERSION = 1

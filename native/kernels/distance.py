@@ -208,9 +208,9 @@ def _abs_bits_max_serial(u):
 
 
 @njit(cache=True, nogil=True)
-def _abs_max_small(A):
-    """max |a| of a small C-contiguous float32 array (any shape) as a float: the int32 view,
-    the scan and the bits' cast in one call."""
+def _abs_max_serial(A):
+    """max |a| of a C-contiguous float32 array (any shape) as a float: the int32 view, the
+    scan and the bits' cast in one call."""
     out = np.empty(1, dtype=np.int32)
     out[0] = _abs_bits_max_serial(A.reshape(A.size).view(np.int32))
     return out.view(np.float32)[0]
@@ -240,11 +240,11 @@ def abs_max(A: np.ndarray) -> float:
     not finite (NaN wins over infinity). 0.0 for an empty array."""
     if A.size == 0:
         return 0.0
-    if A.size < 1 << 17:  # small arrays (queries): one serial call
-        return float(_abs_max_small(A))
-    u = A.reshape(-1).view(np.int32)
-    nchunks = min(numba.get_num_threads(), u.shape[0] >> 16)  # 256 KiB a thread at least
-    m = abs_bits_max(u, nchunks) if nchunks > 1 else _abs_bits_max_serial(u)
+    # 256 KiB a thread at least; small arrays (queries) skip the thread-count lookup too
+    nchunks = 1 if A.size < 1 << 17 else min(numba.get_num_threads(), A.size >> 16)
+    if nchunks == 1:
+        return float(_abs_max_serial(A))
+    m = abs_bits_max(A.reshape(-1).view(np.int32), nchunks)
     return float(np.int32(m).view(np.float32))
 
 
