@@ -57,9 +57,8 @@ def as_vectors(X: Any, dim: int, what: str = "vectors") -> np.ndarray:
             A = np.ascontiguousarray(A, dtype=np.float32)
     if A.size:
         top = abs_max(A)  # one pass, no temporary; inf or NaN if a value is not finite
-        if not np.isfinite(top):
+        if not top <= 1e18:  # NaN compares false
             check_finite_rows(A, what)  # raises, naming the first such row
-        if top > 1e18:
             raise ValueError(f"{what} have components beyond 1e18; their squared distances overflow float32")
     return A
 
@@ -91,6 +90,8 @@ def as_ids(ids: Any, n: int) -> np.ndarray:
 
 def check_k(k: Any) -> int:
     """k must be a positive integer."""
+    if type(k) is int and k > 0:
+        return k
     if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)):
         raise TypeError(f"k must be an integer, got {type(k).__name__}")
     if k <= 0:

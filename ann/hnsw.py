@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import threading
 
 import numba
 import numpy as np
@@ -34,6 +33,8 @@ _EXACT_K = 5000.0
 
 
 def _positive_int(name: str, v: Any, low: int = 1) -> int:
+    if type(v) is int and v >= low:
+        return v
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
         raise TypeError(f"{name} must be an integer, got {type(v).__name__}")
     if v < low:
@@ -90,7 +91,6 @@ class HNSWIndex(Index):
         super().__init__(dim, metric)
         self.keep_pruned = bool(keep_pruned)
         self._pool: list[tuple[np.ndarray, np.ndarray]] = []  # reusable visited sets
-        self._pool_lock = threading.Lock()
         self._mutations = 0  # graph changes, so that the GPU copy knows it is stale
         self._gpu = None
         self._maps = None  # cached (key, live nodes, live mask, slot of node)
@@ -255,21 +255,23 @@ class HNSWIndex(Index):
         return (self._X, self._levels, self._L0, self._c0, self._U, self._cu, self._offs)
 
     def _take_visited(self, need: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Per-chunk visited sets sized for the current capacity, from a pool (thread-safe):
-        ``need`` chunks at least (default: 4 per thread, which is what a new set holds)."""
+        """Per-chunk visited sets sized for the current capacity, from a pool: ``need`` chunks
+        at least (default: 4 per thread, which is what a new set holds). Thread-safe without
+        a lock: a list's pop and append are atomic, and a set that does not fit is dropped."""
         cap = self._X.shape[0]
-        with self._pool_lock:
-            while self._pool:
-                vis, tags = self._pool.pop()
-                if vis.shape[1] >= cap and vis.shape[0] >= (need or 4 * numba.get_num_threads()):
-                    return vis, tags
+        try:
+            vis, tags = self._pool.pop()
+        except IndexError:
+            pass
+        else:
+            if vis.shape[1] >= cap and vis.shape[0] >= (need or 4 * numba.get_num_threads()):
+                return vis, tags
         nchunks = max(need or 1, 4 * numba.get_num_threads())
         return np.zeros((nchunks, cap), np.uint32), np.zeros(nchunks, np.uint32)
 
     def _give_visited(self, vis: np.ndarray, tags: np.ndarray) -> None:
-        with self._pool_lock:
-            if len(self._pool) < 4:
-                self._pool.append((vis, tags))
+        if len(self._pool) < 4:  # two threads may both pass: the pool holds 5 for a while
+            self._pool.append((vis, tags))
 
     def resize(self, capacity: int) -> None:
         """Reserve room for ``capacity`` elements (removed ones count until compacted), so
@@ -334,12 +336,16 @@ class HNSWIndex(Index):
         if self._pick_device(device, nq) == "cuda":
             D, nodes = self._search_cuda(Q, k, ef, mask, use_mask=allowed is not None or live.size < self._n)
             return D, np.where(nodes >= 0, slot_of[np.maximum(nodes, 0)], -1)
+        # Q is C-contiguous float32 (as_vectors, normalize_rows)
         vis, tags = self._take_visited(1 if nq == 1 else None)
         try:
-            nchunks = max(1, min(nq, vis.shape[0]))
-            D, nodes = (_k.search_one if nq == 1 else _k.search_batch)(np.ascontiguousarray(Q), self._X, self._L0, self._c0, self._U,
-                                       self._cu, self._offs, self._ep, k, ef, self._metric_flag, mask,
-                                       vis[:nchunks], tags[:nchunks])
+            if nq == 1:  # one query: no thread pool, no slicing
+                D, nodes = _k.search_one(Q, self._X, self._L0, self._c0, self._U, self._cu, self._offs, self._ep,
+                                         k, ef, self._metric_flag, mask, vis, tags)
+            else:
+                nchunks = min(nq, vis.shape[0])
+                D, nodes = _k.search_batch(Q, self._X, self._L0, self._c0, self._U, self._cu, self._offs, self._ep,
+                                           k, ef, self._metric_flag, mask, vis[:nchunks], tags[:nchunks])
         finally:
             self._give_visited(vis, tags)
         if live.size == self._n:  # nothing removed: slot = node
@@ -428,8 +434,7 @@ class HNSWIndex(Index):
         else:
             top = int(lv.max())
             self._ep = np.array([int(np.flatnonzero(lv == top)[0]), top], np.int64)
-        with self._pool_lock:
-            self._pool.clear()
+        self._pool.clear()
         return nd
 
     # ----------------------------------------------------------------- introspection

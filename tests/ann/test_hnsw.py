@@ -258,6 +258,12 @@ def test_concurrent_searches_are_safe(sift_index, sift5k):
     for j, (D, I) in enumerate(outs):
         s = [0, 125, 250, 375][j % 4]
         assert np.array_equal(I, ref[1][s : s + 125]) and np.array_equal(D, ref[0][s : s + 125])
+    # one-query calls share the pool of visited sets (taken and given back without a lock)
+    with ThreadPoolExecutor(4) as ex:
+        outs = list(ex.map(lambda i: sift_index.search(Q[i], 10), range(Q.shape[0])))
+    assert np.array_equal(np.concatenate([I for _, I in outs]), ref[1])
+    assert np.array_equal(np.concatenate([D for D, _ in outs]), ref[0])
+    assert len(sift_index._pool) <= 8
 
 
 def test_one_query_calls_match_the_batch(sift5k):
