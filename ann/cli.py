@@ -217,7 +217,10 @@ def _bench_sets(a: argparse.Namespace):
     if a.dataset:
         from graphkit.datasets import load_vectors
 
-        d = load_vectors(a.dataset)
+        try:
+            d = load_vectors(a.dataset)
+        except ValueError as e:  # an unknown name: the known ones, no traceback
+            raise SystemExit(f"ann bench: {e}") from None
         return a.dataset, d["base"], d["query"], d["groundtruth"], d.get("metric", "l2")
     if not (a.data and a.queries):
         raise SystemExit("ann bench: give --dataset NAME, or --data and --queries")

@@ -1078,7 +1078,13 @@ def main(argv=None) -> int:
             p.error(str(e))
         return 0
     set_threads(a.threads)
-    datasets = [d.strip() for d in a.dataset.split(",") if d.strip()]
+    from graphkit.datasets._files import check_name
+    from graphkit.datasets.tu import TU_DATASETS
+
+    try:  # an unknown name is a usage error, before any training
+        datasets = [check_name(d.strip(), TU_DATASETS, "TU") for d in a.dataset.split(",") if d.strip()]
+    except ValueError as e:
+        p.error(str(e))
     models = list(MODELS) if a.model == "all" else [m.strip().lower() for m in a.model.split(",") if m.strip()]
     for m in models:
         if m not in MODELS:

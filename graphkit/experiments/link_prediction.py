@@ -177,6 +177,9 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     set_threads(a.threads)
     datasets = [d.strip() for d in a.dataset.split(",") if d.strip()]
+    for d in datasets:
+        if d.lower() not in PLANETOID + SEAL:
+            p.error(f"--dataset must be among {PLANETOID + SEAL} (any case), got {d!r}")
     models = [m.strip().lower() for m in a.model.split(",") if m.strip()]
     for m in models:
         if m not in MODELS:

@@ -166,7 +166,13 @@ def main(argv=None) -> int:
     for m in models:
         if m not in known:
             p.error(f"--model for --task {a.task} must be among {known}, got {m!r}")
-    datasets = [d.strip().lower() for d in a.dataset.split(",") if d.strip()]
+    from graphkit.datasets._files import check_name
+    from graphkit.datasets.temporal import TEMPORAL_DATASETS
+
+    try:  # an unknown name is a usage error, before any training
+        datasets = [check_name(d.strip(), TEMPORAL_DATASETS, "temporal") for d in a.dataset.split(",") if d.strip()]
+    except ValueError as e:
+        p.error(str(e))
     sizes = [int(b) for b in a.batch_size.split(",")]
     lr = a.lr if a.lr is not None else (SIGN_LR if a.task == "sign" else None)
     if a.epochs is None:

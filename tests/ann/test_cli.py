@@ -53,6 +53,8 @@ def test_errors_are_messages_not_tracebacks(files, tmp_path):
         main(["build", "--data", str(base), "--kind", "nope", "-o", str(d / "x.ann")])
     with pytest.raises(SystemExit, match="bench_tenants.py"):
         main(["bench", "--dataset", "sift5k", "--kinds", "flat,tenant"])
+    with pytest.raises(SystemExit, match="unknown vector dataset 'siftsmall'; known: sift5k"):
+        main(["bench", "--dataset", "siftsmall"])
     with pytest.raises(SystemExit, match="cannot read"):
         main(["build", "--data", str(d / "missing.fvecs"), "-o", str(d / "x.ann")])
     idx = d / "b.ann"

@@ -411,6 +411,12 @@ def test_patience_ends_a_fold_after_that_many_epochs_without_a_better_validation
         gc.main(["--dataset", "MUTAG", "--patience", "0"])
 
 
+def test_runner_rejects_an_unknown_dataset(capsys):
+    with pytest.raises(SystemExit) as e:  # a usage error before any training, not a traceback
+        gc.main(["--dataset", "MUTAG,NOPE", "--model", "mean"])
+    assert e.value.code == 2 and "unknown TU dataset 'NOPE'" in capsys.readouterr().err
+
+
 def test_json_is_written_after_every_model(tmp_path, monkeypatch):
     """A run that fails on its second model keeps the first model's folds in --json."""
     def fake_cv(dataset, model, *a, **kw):

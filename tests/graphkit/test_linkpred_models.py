@@ -210,3 +210,11 @@ def test_runner_prints_a_table(capsys, tmp_path):
     assert res["arguments"]["seeds"] == [0, 1] and res["environment"] == dict(environment(), threads=1)
     rows = res["results"]
     assert len(rows["USAir/cn"]) == 2 and 0.8 < rows["USAir/ra"][0]["test"]["auc"] <= 1.0
+
+
+def test_runner_rejects_an_unknown_dataset(capsys):
+    from graphkit.experiments.link_prediction import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["--dataset", "USAir,nope", "--model", "cn"])
+    assert e.value.code == 2 and "got 'nope'" in capsys.readouterr().err

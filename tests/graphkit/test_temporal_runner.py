@@ -40,6 +40,12 @@ def test_runner_rejects_unknown_model():
         runner.main(["--model", "gcn"])
 
 
+def test_runner_rejects_an_unknown_dataset(capsys):
+    with pytest.raises(SystemExit) as e:  # a usage error before any training, not a traceback
+        runner.main(["--dataset", "collegemsg,nope", "--model", "tgn"])
+    assert e.value.code == 2 and "unknown temporal dataset 'nope'" in capsys.readouterr().err
+
+
 def test_linear_lr_scaling_with_the_batch(capsys):
     assert runner.main(["--dataset", "collegemsg", "--model", "tgn", "--max-events", "1200", "--epochs", "1",
                         "--seeds", "0", "--dim", "16", "--batch-size", "100,400", "--lr", "1e-4",
