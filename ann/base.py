@@ -282,6 +282,8 @@ class Index:
         if f.dtype == np.bool_:
             if f.ndim != 1:
                 raise ValueError(f"a bool filter mask must be 1-D (indexed by id), got shape {f.shape}")
+            if f.shape[0] >= self.ntotal and self._ids_are_slots():
+                return f[: self.ntotal]  # read only by every _search: no O(n) gather per call
             inside = self._ids < f.shape[0]
             out = np.zeros(self.ntotal, dtype=bool)
             out[inside] = f[self._ids[inside]]
@@ -291,6 +293,18 @@ class Index:
         if f.dtype.kind not in "iu":
             raise TypeError(f"filter must be a bool mask, ids or a callable, got dtype {f.dtype}")
         return np.isin(self._ids, f.astype(np.int64).ravel())
+
+    def _ids_are_slots(self) -> bool:
+        """Whether slot i holds id i for every slot (ids 0..n-1 added in order, nothing
+        removed): then an id mask is a slot mask. Checked once per ids array."""
+        ids = self._ids
+        cached = getattr(self, "_identity", None)
+        if cached is None or cached[0] is not ids:
+            n = ids.shape[0]
+            same = n == 0 or (int(ids[0]) == 0 and int(ids[-1]) == n - 1
+                              and bool(np.array_equal(ids, np.arange(n, dtype=ids.dtype))))
+            self._identity = cached = (ids, same)
+        return cached[1]
 
     # ----------------------------------------------------------------- to implement
     def _add(self, X: np.ndarray, ids: np.ndarray) -> None:

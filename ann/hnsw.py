@@ -11,7 +11,7 @@ import numpy as np
 from ann.base import Index
 from native.device import cuda_available, numba_cuda, resolve_device
 from native.distance import normalize_rows
-from native.kernels.distance import knn_cpu
+from native.kernels.distance import _DIRECT_MAX_QUERIES, knn_cpu
 from native.kernels import hnsw as _k
 
 _DEFAULT_EF = 64
@@ -23,13 +23,19 @@ _ROUND_FRACTION = 0.02
 _ROUND_PEERS = 4
 _MIN_ROUND = 16  # smaller rounds are inserted one element at a time
 _GPU_MIN_BATCH = 1000  # device='auto' searches batches this large on the GPU
-# A filter passing at most sqrt(_EXACT_K * ef * n / dim) of n vectors is answered by scanning
-# them. For m allowed, a filtered walk visits about ef * n / m nodes at a cost per visit that
+# A filter passing at most sqrt(K * ef * n / dim) of n vectors is answered by scanning them.
+# For m allowed, a filtered walk visits about ef * n / m nodes at a cost per visit that
 # barely grows with dim (random reads, link lists), and the scan costs m * dim: they meet
-# near m^2 = K' * ef * n / dim. Measured break-evens (one query, and batches of 200) gave
-# K' of 20,000 to 60,000 on mnist10k (784-d), sift5k (128-d) and a 100k x 64 Gaussian
-# mixture; K = 5,000 keeps the scan at or under half that m, where it was faster everywhere.
-_EXACT_K = 5000.0
+# near m^2 = K' * ef * n / dim. K' depends on how the scan runs (stop 47, one thread):
+# - up to _DIRECT_MAX_QUERIES queries, the allowed rows are read in place for every call,
+#   which is memory-bound on a large base: K' 2,100-3,400 on a 200k x 128 mixture,
+#   2,300-2,800 on sift5k (one query and batches of 4), 8,000-11,000 on mnist10k;
+# - larger batches copy the rows once for BLAS: K' 12,000-14,000 on sift5k, 20,000-23,000
+#   on the mixture, 48,000-65,000 on mnist10k (batches of 100-200).
+# Each K is about the lowest K' measured for its path, so the scan is never chosen where the
+# walk was faster, and at the threshold a walk costs at most K' / K times the scan.
+_EXACT_K_ROWS = 2000.0
+_EXACT_K = 10000.0
 
 
 def _positive_int(name: str, v: Any, low: int = 1) -> int:
@@ -301,9 +307,10 @@ class HNSWIndex(Index):
                 batches of 1,000+ queries when one is present, else the CPU.
             exact_below: on the CPU, a filter passing at most this many vectors is answered
                 exactly by scanning just those (a walk through a graph where few nodes
-                pass visits most of it). Default: ``sqrt(5000 * ef * n / dim)`` for n live
-                vectors (960 of mnist10k's 9,000 at ef 16; 22,000 of 100k 64-d vectors at
-                ef 64); 0: always walk.
+                pass visits most of it). Default: ``sqrt(K * ef * n / dim)`` for n live
+                vectors, K = 2,000 for calls of up to 12 queries (each reads the rows in
+                place) and 10,000 for larger batches (which copy them once): for a 200k x
+                128 base at ef 32, 10,000 and 22,360 vectors; 0: always walk.
         """
         return super().search(Q, k, filter=filter, ef=ef, device=device, exact_below=exact_below)
 
@@ -322,15 +329,23 @@ class HNSWIndex(Index):
             mask = live_mask  # read only in the kernels
             anything = live.size > 0
         else:
-            rows = live[allowed]
+            whole = live.size == self._n  # nothing removed: slot = node, allowed is the node mask
+            m = int(np.count_nonzero(allowed)) if whole else None
+            rows = None if whole else live[allowed]
+            m = rows.size if m is None else m
             if exact_below is None:
-                exact_below = int(np.sqrt(_EXACT_K * ef * live.size / self.dim))
-            if 0 < rows.size <= exact_below and self._pick_device(device, nq) == "cpu":
+                K = _EXACT_K_ROWS if nq <= _DIRECT_MAX_QUERIES else _EXACT_K
+                exact_below = int(np.sqrt(K * ef * live.size / self.dim))
+            if 0 < m <= exact_below and self._pick_device(device, nq) == "cpu":
+                rows = np.flatnonzero(allowed) if whole else rows
                 D, pos = knn_cpu(np.ascontiguousarray(Q), self._X, k, self.metric, rows=rows)
                 return D, np.where(pos >= 0, slot_of[rows[np.maximum(pos, 0)]], -1)
-            mask = np.zeros(self._n, np.bool_)
-            mask[rows] = True
-            anything = rows.size > 0
+            if whole:
+                mask = np.ascontiguousarray(allowed)  # read only in the kernels
+            else:
+                mask = np.zeros(self._n, np.bool_)
+                mask[rows] = True
+            anything = m > 0
         if not anything or nq == 0:
             return np.full((nq, k), np.inf, np.float32), np.full((nq, k), -1, np.int64)
         if self._pick_device(device, nq) == "cuda":

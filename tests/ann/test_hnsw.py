@@ -298,12 +298,48 @@ def test_filters_inside_search(sift_index, sift5k, rng, frac):
         assert recall_at_k(I, G, 10) >= 0.9
 
 
+def test_id_masks_are_slot_masks_when_ids_are_slots(sift5k, rng, monkeypatch):
+    """With ids 0..n-1 in slot order and nothing removed, a bool id mask is used as the node
+    mask as it is (no O(n) gather per call): the same results as the general path, for the
+    walk and the scan, one query and a batch; a mask longer than n is cut, a shorter one, other
+    ids or a removal take the general path."""
+    import ann
+    import ann.base
+
+    X, Q = sift5k["base"][:2000], sift5k["query"][:20]
+    idx = HNSWIndex(128, M=8, ef_construction=64)
+    idx.add(X[:1500])
+    idx.add(X[1500:])  # ids 1500.. continue in slot order
+    assert idx._ids_are_slots()
+    masks = [rng.random(2000) < 0.3, rng.random(2600) < 0.02, rng.random(1200) < 0.5]
+    for mask in masks:
+        for nq, below in ((1, 0), (20, 0), (1, None), (20, None)):
+            fast = idx.search(Q[:nq], 10, filter=mask, ef=32, exact_below=below)
+            with monkeypatch.context() as mp:
+                mp.setattr(ann.base.Index, "_ids_are_slots", lambda self: False)
+                slow = idx.search(Q[:nq], 10, filter=mask, ef=32, exact_below=below)
+            assert np.array_equal(fast[0], slow[0]) and np.array_equal(fast[1], slow[1])
+            assert np.isin(fast[1][fast[1] >= 0], np.flatnonzero(mask)).all()
+    flat = ann.FlatIndex(128)
+    flat.add(X)
+    for nq in (1, 20):  # 2% of 2,000 is below the scan threshold: exact
+        assert np.array_equal(idx.search(Q[:nq], 10, filter=masks[1])[1], flat.search(Q[:nq], 10, filter=masks[1])[1])
+    idx.remove([3])
+    assert not idx._ids_are_slots()
+    other = HNSWIndex(128, M=8, ef_construction=64)
+    other.add(X[:100], ids=np.arange(100)[::-1].copy())
+    assert not other._ids_are_slots()
+    D, I = other.search(Q[:2], 5, filter=np.arange(100) < 10, exact_below=0)
+    assert np.isin(I, np.arange(10)).all()
+
+
 @pytest.mark.parametrize("metric", ["l2", "ip", "cosine"])
 def test_selective_filter_scans_exactly(sift5k, rng, metric, monkeypatch):
     """A filter passing few vectors is answered by an exact scan of just those (the walk
     would visit most of the graph): the same ids and distances as FlatIndex under that
     filter, one query or a batch (both scan kernels), removed elements never returned. The
-    rule sqrt(5000 * ef * n / dim) decides; exact_below overrides it (0: always walk)."""
+    rule sqrt(K * ef * n / dim) decides (K by batch size); exact_below overrides it (0: always
+    walk)."""
     import ann.hnsw
 
     X, Q = sift5k["base"][:3000] / 100, sift5k["query"][:40] / 100
@@ -326,18 +362,21 @@ def test_selective_filter_scans_exactly(sift5k, rng, metric, monkeypatch):
         np.testing.assert_allclose(D, Df, rtol=1e-5, atol=1e-5)
         assert not np.isin(I, gone).any()
     assert scans == [np.isin(few, ids[keep]).sum()] * 2
-    # the rule: sqrt(5000 * 16 * 2940 / 128) = 1,355 vectors at ef 16 and 2,711 at ef 64;
-    # 2,000 at ef 16 walk, at ef 64 scan
-    some = ids[rng.permutation(3000)[:2000]]
+    # the rule, sqrt(K * ef * 2940 / 128), K = 2,000 for up to 12 queries a call: 857 vectors
+    # at ef 16 and 1,714 at ef 64; K = 10,000 for larger batches: 1,917 at ef 16. 1,200 ids:
+    # two queries walk at ef 16 and scan at ef 64, a batch of 20 scans at ef 16
+    some = ids[rng.permutation(3000)[:1200]]
     live_some = np.isin(some, ids[keep]).sum()
-    assert keep.sum() == 2940 and 1355 < live_some <= 2711
+    assert keep.sum() == 2940 and 857 < live_some <= 1714
     idx.search(Q[:2], 10, filter=some, ef=16)
     assert len(scans) == 2
     idx.search(Q[:2], 10, filter=some, ef=64)
     assert scans[-1] == live_some
+    idx.search(Q[:20], 10, filter=some, ef=16)
+    assert len(scans) == 4 and scans[-1] == live_some
     idx.search(Q[:2], 10, filter=few, exact_below=0)
     idx.search(Q[:2], 10, filter=some, ef=16, exact_below=live_some)
-    assert len(scans) == 4 and scans[-1] == live_some
+    assert len(scans) == 5 and scans[-1] == live_some
     # fewer allowed than k: padded, as the walk
     four = few[np.isin(few, ids[keep])][:4]
     D, I = idx.search(Q[:3], 10, filter=four)
