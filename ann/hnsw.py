@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 import numba
 import numpy as np
 
@@ -330,9 +329,11 @@ class HNSWIndex(Index):
             anything = live.size > 0
         else:
             whole = live.size == self._n  # nothing removed: slot = node, allowed is the node mask
-            m = int(np.count_nonzero(allowed)) if whole else None
-            rows = None if whole else live[allowed]
-            m = rows.size if m is None else m
+            if whole:
+                rows, m = None, int(np.count_nonzero(allowed))
+            else:
+                rows = live[allowed]
+                m = rows.size
             if exact_below is None:
                 K = _EXACT_K_ROWS if nq <= _DIRECT_MAX_QUERIES else _EXACT_K
                 exact_below = int(np.sqrt(K * ef * live.size / self.dim))
