@@ -14,25 +14,15 @@ figures to quote.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numba
-
-
-def best_of(fn, repeats):
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def main(argv=None):
     import faiss
 
     import ann
+    from ann.evaluate import time_searches
     from graphkit.datasets import load_vectors
     from native.distance import knn
 
@@ -61,9 +51,11 @@ def main(argv=None):
         idx.add(X)
         for nq in a.batches:
             q = Q[:nq]
-            ours, (D, I) = best_of(lambda: idx.search(q, a.k), a.repeats)
-            func, (Dk, Ik) = best_of(lambda: knn(q, X, a.k), a.repeats)
-            theirs, (Df, If) = best_of(lambda: fidx.search(q, a.k), a.repeats)
+            # side by side, round by round: a slow spell of a shared machine falls on all three
+            timed = time_searches({"index": lambda: idx.search(q, a.k), "knn": lambda: knn(q, X, a.k),
+                                   "faiss": lambda: fidx.search(q, a.k)}, nq, a.repeats)
+            (ours, (D, I)), (func, (Dk, Ik)), (theirs, (Df, If)) = (
+                (timed[key].seconds, timed[key].result) for key in ("index", "knn", "faiss"))
             same = min(float((I == If).mean()), float((Ik == If).mean()))
             rows.append((t, nq, ours, theirs))
             print(f"{t:>7} {nq:>6} {ours * 1e3:>9.2f} {func * 1e3:>9.2f} {theirs * 1e3:>9.2f} "
