@@ -706,23 +706,21 @@ class PartitionedIndex(Index):
         idx._crc = meta.get("posting_crc")
         return idx
 
-    def _list_nodes(self) -> list[np.ndarray]:
-        """Every list's node numbers, in list order (read, not mapped, on disk, so that
-        resident memory stays small)."""
-        out = []
+    def _list_nodes(self):
+        """Yield every list's node numbers, in list order, one list at a time (read, not
+        mapped, on disk, so that resident memory stays small; in RAM a view of the buffer)."""
         fd = os.open(self.path, os.O_RDONLY) if self.on_disk else -1
         try:
             for l in range(self.nlist):
                 ib = int(self._off[l]) + int(self._cap[l]) * self.dim * 4
                 m = int(self._len[l])
                 if self.on_disk:
-                    out.append(np.frombuffer(os.pread(fd, m * 8, BLOCK + ib), np.int64))
+                    yield np.frombuffer(os.pread(fd, m * 8, BLOCK + ib), np.int64)
                 else:
-                    out.append(self._buf[ib: ib + m * 8].view(np.int64).copy())
+                    yield self._buf[ib: ib + m * 8].view(np.int64)
         finally:
             if fd >= 0:
                 os.close(fd)
-        return out
 
     def _check_nodes(self) -> None:
         """Node numbers index the tombstones: check every one."""
@@ -735,8 +733,8 @@ class PartitionedIndex(Index):
         one list per such node (its first), which holds them all. The list of every entry
         is kept until the next add (inserts and splits move entries)."""
         if self._members is None:
-            per = self._list_nodes()
-            nodes = np.concatenate(per) if per else np.empty(0, np.int64)
+            per = list(self._list_nodes())
+            nodes = np.concatenate(per) if per else np.empty(0, np.int64)  # a copy, kept past any write
             lists = np.repeat(np.arange(len(per), dtype=np.int64), [a.size for a in per])
             first = np.full(self._nn, -1, np.int64)
             first[nodes[::-1]] = lists[::-1]  # the last write wins: each node's first list
