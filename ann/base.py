@@ -124,6 +124,7 @@ class Index:
         self._ids = np.empty(0, dtype=np.int64)
         self._next_id = 0
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None  # (sorted ids, their slots)
+        self._identity: tuple[np.ndarray, bool] | None = None  # (ids array, whether id == slot)
 
     # ----------------------------------------------------------------- sizes
     @property
@@ -298,7 +299,7 @@ class Index:
         """Whether slot i holds id i for every slot (ids 0..n-1 added in order, nothing
         removed): then an id mask is a slot mask. Checked once per ids array."""
         ids = self._ids
-        cached = getattr(self, "_identity", None)
+        cached = self._identity
         if cached is None or cached[0] is not ids:
             n = ids.shape[0]
             same = n == 0 or (int(ids[0]) == 0 and int(ids[-1]) == n - 1

@@ -317,6 +317,7 @@ class HNSWIndex(Index):
                 device: str | None = None, exact_below: int | None = None):
         """Beam search with width ``max(k, ef)`` (``ef`` default 64), or an exact scan of
         the allowed vectors when they are few."""
+        # Q is C-contiguous float32 (as_vectors, normalize_rows), as the kernels take it
         ef = max(k, _DEFAULT_EF if ef is None else _positive_int("ef", ef))
         if exact_below is not None:
             exact_below = _positive_int("exact_below", exact_below, 0)
@@ -339,7 +340,7 @@ class HNSWIndex(Index):
                 exact_below = int(np.sqrt(K * ef * live.size / self.dim))
             if 0 < m <= exact_below and self._pick_device(device, nq) == "cpu":
                 rows = np.flatnonzero(allowed) if whole else rows
-                D, pos = knn_cpu(np.ascontiguousarray(Q), self._X, k, self.metric, rows=rows)
+                D, pos = knn_cpu(Q, self._X, k, self.metric, rows=rows)
                 return D, np.where(pos >= 0, slot_of[rows[np.maximum(pos, 0)]], -1)
             if whole:
                 mask = np.ascontiguousarray(allowed)  # read only in the kernels
@@ -352,7 +353,6 @@ class HNSWIndex(Index):
         if self._pick_device(device, nq) == "cuda":
             D, nodes = self._search_cuda(Q, k, ef, mask, use_mask=allowed is not None or live.size < self._n)
             return D, np.where(nodes >= 0, slot_of[np.maximum(nodes, 0)], -1)
-        # Q is C-contiguous float32 (as_vectors, normalize_rows)
         vis, tags = self._take_visited(1 if nq == 1 else None)
         try:
             if nq == 1:  # one query: no thread pool, no slicing
