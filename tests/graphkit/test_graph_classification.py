@@ -633,23 +633,26 @@ RUNS = Path(__file__).resolve().parents[2] / "docs" / "graph_classification_runs
 
 @pytest.mark.parametrize("runs,page,pairs", [
     (RUNS, RUNS.parent / "graph_classification.md", 45),  # all nine models on each of the five sets, one CPU model
-    (RUNS / "replaced", RUNS / "replaced" / "README.md", 23)])  # the first machine's stored rows: MUTAG 9, NCI1 2, PROTEINS 6, ENZYMES 6
+    (RUNS / "replaced", RUNS / "replaced" / "README.md", 23),  # the first machine's stored rows: MUTAG 9, NCI1 2, PROTEINS 6, ENZYMES 6
+    (RUNS / "depth", RUNS / "depth" / "README.md", 12)])  # MUTAG at 5, 16 and 32 GIN layers: mean, sum, gmt, histograph
 def test_the_results_page_holds_the_stored_runs_figures(runs, page, pairs):
     """docs/graph_classification.md against the per-split files kept beside it (and the
-    replaced/ tables against theirs): every model whose runs are stored has, on the page,
-    the mean +- std, splits, per-seed means and option kept (with each option's figures) that
-    --merge of those files gives. Each folder's files merge by set, so a folder holds one
-    machine's runs of a set."""
+    replaced/ and depth/ tables against theirs): every model whose runs are stored has, on the
+    page, the mean +- std, splits, per-seed means and option kept (with each option's figures)
+    that --merge of those files gives. Each folder's files merge by set, so a folder holds one
+    machine's runs of a set (a depth sweep's set has a table per depth)."""
     by_set: dict[str, list] = {}
     for path in sorted(runs.glob("*_s*_*.json")):
         by_set.setdefault(re.match(r"(.+)_s\d+_", path.name).group(1), []).append(json.loads(path.read_text()))
     page = gc.markdown_tables(page.read_text())
     checked = 0
     for name, files in by_set.items():
-        made = gc.markdown_tables(gc.markdown(gc.merge_results(files), "merged"))[name]
-        for model, cells in made.items():
-            assert page[name][model][1:7] == cells[1:7], (name, model)
-            checked += 1
+        made = gc.markdown_tables(gc.markdown(gc.merge_results(files), "merged"))
+        assert all(setting == name or setting.startswith(f"{name}:L") for setting in made), (name, list(made))
+        for setting, models in made.items():
+            for model, cells in models.items():
+                assert page[setting][model][1:7] == cells[1:7], (setting, model)
+                checked += 1
     assert checked == pairs
 
 
