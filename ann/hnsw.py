@@ -325,11 +325,11 @@ class HNSWIndex(Index):
         if self.metric == "cosine":
             Q = normalize_rows(Q)
         live, live_mask, slot_of = self._node_maps()
+        whole = live.size == self._n  # nothing removed: slot = node (and allowed is the node mask)
         if allowed is None:
             mask = live_mask  # read only in the kernels
             anything = live.size > 0
         else:
-            whole = live.size == self._n  # nothing removed: slot = node, allowed is the node mask
             if whole:
                 rows, m = None, int(np.count_nonzero(allowed))
             else:
@@ -351,7 +351,7 @@ class HNSWIndex(Index):
         if not anything or nq == 0:
             return np.full((nq, k), np.inf, np.float32), np.full((nq, k), -1, np.int64)
         if self._pick_device(device, nq) == "cuda":
-            D, nodes = self._search_cuda(Q, k, ef, mask, use_mask=allowed is not None or live.size < self._n)
+            D, nodes = self._search_cuda(Q, k, ef, mask, use_mask=allowed is not None or not whole)
             return D, np.where(nodes >= 0, slot_of[np.maximum(nodes, 0)], -1)
         vis, tags = self._take_visited(1 if nq == 1 else None)
         try:
@@ -364,7 +364,7 @@ class HNSWIndex(Index):
                                            k, ef, self._metric_flag, mask, vis[:nchunks], tags[:nchunks])
         finally:
             self._give_visited(vis, tags)
-        if live.size == self._n:  # nothing removed: slot = node
+        if whole:
             return D, nodes
         return D, np.where(nodes >= 0, slot_of[np.maximum(nodes, 0)], -1)
 

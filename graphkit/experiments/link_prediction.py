@@ -58,11 +58,19 @@ HPARAMS = {
 SPLITS = {"ncn": (0.10, 0.20, 2.0), "85-5-10": (0.05, 0.10, 1.0)}
 
 
+def check_dataset(name: str) -> str:
+    """The lower-case key of a bundled dataset's name (any case); ValueError naming the known ones."""
+    key = name.lower()
+    if key not in PLANETOID + SEAL:
+        raise ValueError(f"dataset must be one of {PLANETOID + SEAL} (any case), got {name!r}")
+    return key
+
+
 def load(name: str):
     """(x (N, F) float32, sparse where sparse pays; edge_index (2, E); N) of a bundled dataset."""
     from graphkit.datasets import load_planetoid, load_seal
 
-    key = name.lower()
+    key = check_dataset(name)
     if key in PLANETOID:
         import warnings
 
@@ -78,7 +86,6 @@ def load(name: str):
         x = torch.sparse_coo_tensor(torch.stack([idx, idx]), torch.ones(n), (n, n), is_coalesced=True,
                                     check_invariants=False)
         return x, torch.from_numpy(d["edge_index"]), n
-    raise ValueError(f"dataset must be one of {PLANETOID + SEAL} (any case), got {name!r}")
 
 
 def run_heuristic(name: str, split: dict) -> dict:
@@ -177,9 +184,11 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     set_threads(a.threads)
     datasets = [d.strip() for d in a.dataset.split(",") if d.strip()]
-    for d in datasets:
-        if d.lower() not in PLANETOID + SEAL:
-            p.error(f"--dataset must be among {PLANETOID + SEAL} (any case), got {d!r}")
+    try:  # an unknown name is a usage error, before any training
+        for d in datasets:
+            check_dataset(d)
+    except ValueError as e:
+        p.error(f"--{e}")
     models = [m.strip().lower() for m in a.model.split(",") if m.strip()]
     for m in models:
         if m not in MODELS:
